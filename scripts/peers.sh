@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the real peers the integration tests drive: registry clients, the
+# CNCF Distribution reference registry, skopeo and podman. Idempotent: a peer
+# already at its pinned version is left alone. Fails loudly when one cannot be
+# had, because a test that silently skips its peer proves nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin="${BERTH_PEERS_BIN:-$here/.peers/bin}"
+mkdir -p "$bin"
+
+goinstall() { # name module@version
+  local name=$1 mod=$2 stamp="$bin/.$1.version"
+  if [ -x "$bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$mod" ]; then return 0; fi
+  echo "peers: go install $mod" >&2
+  GOBIN="$bin" go install "$mod" || { echo "peers: FAILED to install $mod" >&2; exit 1; }
+  echo "$mod" > "$stamp"
+}
+
+goinstall crane    github.com/google/go-containerregistry/cmd/crane@v0.22.1
+goinstall regctl   github.com/regclient/regclient/cmd/regctl@v0.11.7
+goinstall regsync  github.com/regclient/regclient/cmd/regsync@v0.11.7
+goinstall registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
+
+need_apt=()
+command -v skopeo >/dev/null || need_apt+=(skopeo)
+command -v podman >/dev/null || need_apt+=(podman)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "peers: apt-get install ${need_apt[*]}" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq || true
+  $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null || { echo "peers: FAILED to apt-get install ${need_apt[*]}" >&2; exit 1; }
+fi
+for p in crane regctl regsync registry; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
+for p in skopeo podman; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
+echo "$bin"
