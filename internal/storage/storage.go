@@ -1,0 +1,45 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// ErrNotFound is returned for a blob or upload that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Blob is an open committed blob. On the filesystem backend it is an
+// *os.File, which lets net/http send it with the kernel's zero-copy path.
+type Blob interface {
+	io.ReadSeekCloser
+}
+
+// Backend is a blob store with upload sessions.
+type Backend interface {
+	// Stat returns the size of a committed blob, or ErrNotFound.
+	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Open opens a committed blob for reading, or returns ErrNotFound.
+	Open(ctx context.Context, d digest.Digest) (Blob, error)
+	// Delete removes a committed blob; deleting a missing blob is not an error.
+	Delete(ctx context.Context, d digest.Digest) error
+	// Walk calls fn for every committed blob.
+	Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error
+
+	// StartUpload creates an empty upload session.
+	StartUpload(ctx context.Context, id string) error
+	// Append copies r to the end of the upload and returns the number of
+	// bytes appended. On error the upload is left as it was.
+	Append(ctx context.Context, id string, r io.Reader) (int64, error)
+	// UploadSize returns the number of bytes in the upload, or ErrNotFound.
+	UploadSize(ctx context.Context, id string) (int64, error)
+	// OpenUpload reads back what an upload holds so far.
+	OpenUpload(ctx context.Context, id string) (io.ReadCloser, error)
+	// Commit makes the upload durable and visible as blob d, then removes the
+	// session.
+	Commit(ctx context.Context, id string, d digest.Digest) error
+	// Abort discards an upload; aborting a missing upload is not an error.
+	Abort(ctx context.Context, id string) error
+}

@@ -1,0 +1,234 @@
+// Package storagetest is the conformance suite every storage.Backend passes:
+// each implementation's test is one call to Run.
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/berth-registry/berth/internal/storage"
+	"github.com/opencontainers/go-digest"
+)
+
+// Run checks the Backend contract on fresh backends made by newBackend.
+func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
+	ctx := context.Background()
+	put := func(t *testing.T, b storage.Backend, id string, data []byte) digest.Digest {
+		t.Helper()
+		if err := b.StartUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Append(ctx, id, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		d := digest.FromBytes(data)
+		if err := b.Commit(ctx, id, d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	read := func(t *testing.T, b storage.Backend, d digest.Digest) []byte {
+		t.Helper()
+		r, err := b.Open(ctx, d)
+		if err != nil {
+			t.Fatalf("open %s: %v", d, err)
+		}
+		defer r.Close()
+		got, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	t.Run("MissingBlob", func(t *testing.T) {
+		b := newBackend(t)
+		d := digest.FromString("nothing")
+		if _, err := b.Stat(ctx, d); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("Stat: want ErrNotFound, got %v", err)
+		}
+		if _, err := b.Open(ctx, d); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("Open: want ErrNotFound, got %v", err)
+		}
+		if err := b.Delete(ctx, d); err != nil {
+			t.Fatalf("Delete of a missing blob: %v", err)
+		}
+	})
+
+	t.Run("RoundTripAndSeek", func(t *testing.T) {
+		b := newBackend(t)
+		data := bytes.Repeat([]byte("0123456789"), 1000)
+		d := put(t, b, "u1", data)
+		if n, err := b.Stat(ctx, d); err != nil || n != int64(len(data)) {
+			t.Fatalf("Stat = %d, %v; want %d", n, err, len(data))
+		}
+		if got := read(t, b, d); !bytes.Equal(got, data) {
+			t.Fatal("bytes differ after round trip")
+		}
+		r, _ := b.Open(ctx, d)
+		defer r.Close()
+		if _, err := r.Seek(5, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, 3)
+		if _, err := io.ReadFull(r, p); err != nil || string(p) != "567" {
+			t.Fatalf("after seek read %q, %v", p, err)
+		}
+		if _, err := b.UploadSize(ctx, "u1"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("upload still present after commit: %v", err)
+		}
+	})
+
+	t.Run("UploadInvisibleUntilCommit", func(t *testing.T) {
+		b := newBackend(t)
+		data := []byte("hello")
+		d := digest.FromBytes(data)
+		if err := b.StartUpload(ctx, "u"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Append(ctx, "u", bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Stat(ctx, d); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("blob visible before commit: %v", err)
+		}
+		if err := b.Abort(ctx, "u"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.UploadSize(ctx, "u"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("upload present after abort: %v", err)
+		}
+		if err := b.Commit(ctx, "u", d); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("commit of an aborted upload: want ErrNotFound, got %v", err)
+		}
+	})
+
+	t.Run("ChunkedAppend", func(t *testing.T) {
+		b := newBackend(t)
+		if err := b.StartUpload(ctx, "c"); err != nil {
+			t.Fatal(err)
+		}
+		var all []byte
+		for i := 0; i < 5; i++ {
+			chunk := bytes.Repeat([]byte{byte('a' + i)}, 1000+i)
+			all = append(all, chunk...)
+			if n, err := b.Append(ctx, "c", bytes.NewReader(chunk)); err != nil || n != int64(len(chunk)) {
+				t.Fatalf("append %d: %d, %v", i, n, err)
+			}
+			if sz, _ := b.UploadSize(ctx, "c"); sz != int64(len(all)) {
+				t.Fatalf("size after chunk %d = %d, want %d", i, sz, len(all))
+			}
+		}
+		r, err := b.OpenUpload(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if !bytes.Equal(got, all) {
+			t.Fatal("OpenUpload returned different bytes")
+		}
+		d := digest.FromBytes(all)
+		if err := b.Commit(ctx, "c", d); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(read(t, b, d), all) {
+			t.Fatal("committed bytes differ")
+		}
+	})
+
+	t.Run("FailedAppendLeavesUploadUnchanged", func(t *testing.T) {
+		b := newBackend(t)
+		if err := b.StartUpload(ctx, "f"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Append(ctx, "f", bytes.NewReader([]byte("good"))); err != nil {
+			t.Fatal(err)
+		}
+		broken := io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("x"), 5000)), errReader{})
+		if _, err := b.Append(ctx, "f", broken); err == nil {
+			t.Fatal("append from a failing reader succeeded")
+		}
+		if sz, err := b.UploadSize(ctx, "f"); err != nil || sz != 4 {
+			t.Fatalf("size after failed append = %d, %v; want 4", sz, err)
+		}
+	})
+
+	t.Run("AppendToMissingUpload", func(t *testing.T) {
+		b := newBackend(t)
+		if _, err := b.Append(ctx, "nope", bytes.NewReader([]byte("x"))); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("want ErrNotFound, got %v", err)
+		}
+	})
+
+	t.Run("DuplicateCommitKeepsFirst", func(t *testing.T) {
+		b := newBackend(t)
+		data := []byte("same bytes")
+		d := put(t, b, "a", data)
+		put(t, b, "b", data)
+		if !bytes.Equal(read(t, b, d), data) {
+			t.Fatal("blob changed on second commit")
+		}
+	})
+
+	t.Run("DeleteAndWalk", func(t *testing.T) {
+		b := newBackend(t)
+		d1 := put(t, b, "w1", []byte("one"))
+		d2 := put(t, b, "w2", []byte("two!"))
+		seen := map[digest.Digest]int64{}
+		if err := b.Walk(ctx, func(d digest.Digest, n int64) error { seen[d] = n; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if seen[d1] != 3 || seen[d2] != 4 || len(seen) != 2 {
+			t.Fatalf("walk saw %v", seen)
+		}
+		if err := b.Delete(ctx, d1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Stat(ctx, d1); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("deleted blob still there: %v", err)
+		}
+	})
+
+	t.Run("ConcurrentSameBlob", func(t *testing.T) {
+		b := newBackend(t)
+		data := bytes.Repeat([]byte("concurrent"), 10000)
+		d := digest.FromBytes(data)
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				id := "cc" + string(rune('a'+i))
+				if err := b.StartUpload(ctx, id); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := b.Append(ctx, id, bytes.NewReader(data)); err != nil {
+					errs <- err
+					return
+				}
+				errs <- b.Commit(ctx, id, d)
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(read(t, b, d), data) {
+			t.Fatal("bytes differ after concurrent commits")
+		}
+	})
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
