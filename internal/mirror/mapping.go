@@ -1,0 +1,237 @@
+package mirror
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Mapping is one SRC DST line of a mapping file.
+type Mapping struct {
+	Src, Dst string
+	// Line is the 1-based line in the file, for error messages.
+	Line int
+}
+
+// ParseMappings reads a mapping file: one "SRC DST" (or "SRC=DST") pair a
+// line, blank lines and "#" comments ignored, as oc image mirror reads.
+// Every bad line is reported at once, as file:line.
+func ParseMappings(file string, r io.Reader) ([]Mapping, error) {
+	var out []Mapping
+	var bad []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) == 1 && strings.Count(line, "=") == 1 {
+			fields = strings.SplitN(line, "=", 2)
+		}
+		if len(fields) != 2 || fields[0] == "" || fields[1] == "" {
+			bad = append(bad, fmt.Sprintf("%s:%d: want \"SRC DST\", got %q", file, n, line))
+			continue
+		}
+		m := Mapping{Src: fields[0], Dst: fields[1], Line: n}
+		if _, _, err := ParseRef(m.Src, false); err != nil {
+			bad = append(bad, fmt.Sprintf("%s:%d: source: %v", file, n, err))
+			continue
+		}
+		if _, _, err := ParseRef(m.Dst, false); err != nil {
+			bad = append(bad, fmt.Sprintf("%s:%d: destination: %v", file, n, err))
+			continue
+		}
+		out = append(out, m)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%d bad line(s):\n  %s", len(bad), strings.Join(bad, "\n  "))
+	}
+	return out, nil
+}
+
+// ParseRef parses an image reference. ref is the tag or digest, "" when s
+// names none (the caller decides what that means).
+func ParseRef(s string, insecure bool) (repo name.Repository, ref string, err error) {
+	opts := []name.Option{name.WeakValidation}
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	if i := strings.Index(s, "@"); i >= 0 {
+		d, err := name.NewDigest(s, opts...)
+		if err != nil {
+			return name.Repository{}, "", err
+		}
+		return d.Context(), d.DigestStr(), nil
+	}
+	if slash := strings.LastIndex(s, "/"); strings.LastIndex(s, ":") > slash {
+		t, err := name.NewTag(s, opts...)
+		if err != nil {
+			return name.Repository{}, "", err
+		}
+		return t.Context(), t.TagStr(), nil
+	}
+	r, err := name.NewRepository(s, opts...)
+	return r, "", err
+}
+
+// Client builds the registry endpoints of one run and shares them, so each
+// registry's token and connections are reused.
+type Client struct {
+	opts ClientOptions
+
+	mu   sync.Mutex
+	regs map[string]*Registry
+}
+
+// ClientOptions are the connection settings of a run.
+type ClientOptions struct {
+	// Keychain supplies credentials (nil: anonymous).
+	Keychain authn.Keychain
+	// Insecure lists hosts reached over plain HTTP or without TLS
+	// verification.
+	Insecure map[string]bool
+	// Transport is the base transport (nil: built from CAFiles/CertsDir).
+	Transport http.RoundTripper
+	// CAFiles are extra PEM CA bundles trusted for every registry.
+	CAFiles []string
+	// CertsDir is a certs.d directory: DIR/HOST[:PORT]/*.crt are trusted.
+	CertsDir string
+}
+
+// NewClient validates opts (the CA files must load) and returns a Client.
+func NewClient(opts ClientOptions) (*Client, error) {
+	if opts.Transport == nil {
+		t, err := baseTransport(opts)
+		if err != nil {
+			return nil, err
+		}
+		opts.Transport = t
+	}
+	return &Client{opts: opts, regs: map[string]*Registry{}}, nil
+}
+
+func baseTransport(opts ClientOptions) (http.RoundTripper, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 32
+	var insecureHosts []string
+	for h, ok := range opts.Insecure {
+		if ok {
+			insecureHosts = append(insecureHosts, h)
+		}
+	}
+	if len(opts.CAFiles) == 0 && opts.CertsDir == "" && len(insecureHosts) == 0 {
+		return t, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	files := append([]string(nil), opts.CAFiles...)
+	if opts.CertsDir != "" {
+		crts, _ := filepath.Glob(filepath.Join(opts.CertsDir, "*", "*.crt"))
+		files = append(files, crts...)
+	}
+	for _, f := range files {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s: no PEM certificates in it", f)
+		}
+	}
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if len(insecureHosts) > 0 {
+		// Skip verification only for the hosts marked insecure.
+		secure := t
+		lax := t.Clone()
+		lax.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for per host
+		return hostSwitch{insecure: opts.Insecure, secure: secure, lax: lax}, nil
+	}
+	return t, nil
+}
+
+type hostSwitch struct {
+	insecure    map[string]bool
+	secure, lax http.RoundTripper
+}
+
+func (h hostSwitch) RoundTrip(r *http.Request) (*http.Response, error) {
+	if h.insecure[r.URL.Host] {
+		return h.lax.RoundTrip(r)
+	}
+	return h.secure.RoundTrip(r)
+}
+
+// Registry returns the shared endpoint for host.
+func (c *Client) Registry(host string) (*Registry, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.regs[host]; ok {
+		return r, nil
+	}
+	r, err := NewRegistry(host, RegistryOptions{Keychain: c.opts.Keychain, Transport: c.opts.Transport, Insecure: c.opts.Insecure[host]})
+	if err != nil {
+		return nil, err
+	}
+	c.regs[host] = r
+	return r, nil
+}
+
+// ImageJob turns "SRC DST" into a Job between registries. A destination
+// without tag or digest takes the source's tag (or, for a source by digest,
+// is written by digest only).
+func (c *Client) ImageJob(src, dst string) (Job, error) {
+	srepo, sref, err := ParseRef(src, c.opts.Insecure[hostOf(src)])
+	if err != nil {
+		return Job{}, fmt.Errorf("source %q: %w", src, err)
+	}
+	if sref == "" {
+		sref = "latest"
+	}
+	drepo, dref, err := ParseRef(dst, false)
+	if err != nil {
+		return Job{}, fmt.Errorf("destination %q: %w", dst, err)
+	}
+	if strings.Contains(dref, ":") {
+		return Job{}, fmt.Errorf("destination %q: name a tag or nothing, not a digest (the digest is the source's)", dst)
+	}
+	if dref == "" && !strings.Contains(sref, ":") {
+		dref = sref
+	}
+	s, err := c.Registry(srepo.RegistryStr())
+	if err != nil {
+		return Job{}, err
+	}
+	t, err := c.Registry(drepo.RegistryStr())
+	if err != nil {
+		return Job{}, err
+	}
+	return Job{Source: s, SrcRepo: srepo.RepositoryStr(), SrcRef: sref, Target: t, DstRepo: drepo.RepositoryStr(), DstTag: dref, From: src}, nil
+}
+
+// hostOf is the registry part of a reference string, for insecure lookups
+// before parsing.
+func hostOf(ref string) string {
+	h, _, _ := strings.Cut(ref, "/")
+	return h
+}
