@@ -1,7 +1,65 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/server"
+	"github.com/spf13/cobra"
+)
 
 func newServeCmd() *cobra.Command {
-	return &cobra.Command{Use: "serve", Short: "(not yet implemented)", Hidden: true}
+	var addr, root, cfgPath string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the container image registry (OCI Distribution v1.1 / Docker Registry v2)",
+		Long: `Run the registry.
+
+With no flags and no config, berth serve listens on :5000 and stores blobs and
+metadata under ./berth-data. A config file (--config) is strict YAML whose fields
+follow the spec of imageregistry.operator.openshift.io/v1 Config: storage
+(filesystem or emptyDir), readOnly, logLevel, httpSecret, plus addr, tls
+(certFile, keyFile), disableDelete and shutdownTimeout. A whole Config object
+is accepted too. Flags override the file.
+
+SIGTERM or Ctrl-C stops accepting connections and drains in-flight requests.`,
+		Example: `  berth serve
+  berth serve --addr 127.0.0.1:5000 --root /var/lib/berth
+  berth serve --config registry.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := &config.Config{}
+			if cfgPath != "" {
+				c, err := config.Load(cfgPath)
+				if err != nil {
+					return err
+				}
+				cfg = c
+			}
+			if addr != "" {
+				cfg.Addr = addr
+			}
+			if root != "" {
+				if cfg.Storage.EmptyDir != nil {
+					return fmt.Errorf("--root conflicts with emptyDir storage in %s", cfgPath)
+				}
+				cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: root}
+			}
+			cfg.Defaults()
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			level := slog.LevelInfo
+			if cfg.Debug() {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			return server.Run(cmd.Context(), cfg, log)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", `listen address (default ":5000")`)
+	cmd.Flags().StringVar(&root, "root", "", `storage directory for blobs and metadata (default "./berth-data")`)
+	cmd.Flags().StringVar(&cfgPath, "config", "", "config file (strict YAML; see above)")
+	return cmd
 }

@@ -2,7 +2,16 @@
 // tests in other packages (conformance, client round trips, mirroring).
 package servertest
 
-import "testing"
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/server"
+)
 
 // Options tweak the test server; the zero value is the embedded default
 // (filesystem storage under t.TempDir(), deletes enabled).
@@ -11,12 +20,52 @@ type Options struct {
 	Root string
 	// ReadOnly refuses pushes and deletes.
 	ReadOnly bool
+	// Memory uses the emptyDir (in-memory) storage instead of a directory.
+	Memory bool
+	// Log receives the server's request log; nil discards it.
+	Log io.Writer
 }
 
 // Start runs berth serve until the test ends and returns its host:port
 // (plain HTTP).
 func Start(t testing.TB, opts Options) string {
 	t.Helper()
-	t.Fatal("servertest.Start: berth serve is not wired yet")
-	return ""
+	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s"}
+	if opts.Memory {
+		cfg.Storage.EmptyDir = &struct{}{}
+	} else {
+		root := opts.Root
+		if root == "" {
+			root = t.TempDir()
+		}
+		cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: root}
+	}
+	cfg.Defaults()
+	w := opts.Log
+	if w == nil {
+		w = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(w, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("servertest: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx, ln)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Close()
+	})
+	return ln.Addr().String()
 }

@@ -1,0 +1,462 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/registry"
+)
+
+// Options configure the HTTP layer.
+type Options struct {
+	// ReadOnly refuses every push and delete; pulls are unaffected.
+	ReadOnly bool
+	// DisableDelete refuses manifest, tag and blob deletes.
+	DisableDelete bool
+}
+
+// Handler serves the distribution API.
+type Handler struct {
+	reg  *registry.Registry
+	log  *slog.Logger
+	opts Options
+}
+
+// NewHandler wires the API over a registry.
+func NewHandler(reg *registry.Registry, log *slog.Logger, opts Options) *Handler {
+	return &Handler{reg: reg, log: log, opts: opts}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	rt, err := h.serve(sw, r)
+	if err != nil {
+		h.writeError(sw, r, rt, err)
+	}
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes, "duration", time.Since(start)}
+	if rt.Repo != "" {
+		attrs = append(attrs, "repository", rt.Repo)
+	}
+	if rt.Action != "" {
+		attrs = append(attrs, "action", string(rt.Action))
+	}
+	if sw.code != "" {
+		attrs = append(attrs, "error", string(sw.code))
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", toAttrs(attrs)...)
+}
+
+func toAttrs(kv []any) []slog.Attr {
+	out := make([]slog.Attr, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, slog.Any(kv[i].(string), kv[i+1]))
+	}
+	return out
+}
+
+// serve classifies the request, applies the access rules that depend only
+// on (repository, action), then dispatches.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (Route, error) {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	rt, ok, err := ParseRoute(r.Method, r.URL.Path)
+	if err != nil {
+		return rt, err
+	}
+	if !ok {
+		return rt, oci.Errorf(oci.ErrUnsupported, "no such endpoint: %s", r.URL.Path).WithStatus(http.StatusNotFound)
+	}
+	if h.opts.ReadOnly && (rt.Action == ActionPush || rt.Action == ActionDelete) {
+		return rt, oci.Errorf(oci.ErrUnsupported, "the registry is in read-only mode: pushes and deletes are refused").WithStatus(http.StatusMethodNotAllowed)
+	}
+	if h.opts.DisableDelete && rt.Action == ActionDelete {
+		return rt, oci.Errorf(oci.ErrUnsupported, "deletes are disabled on this registry")
+	}
+	return rt, h.dispatch(w, r, rt)
+}
+
+func methodNotAllowed(r *http.Request) error {
+	return oci.Errorf(oci.ErrUnsupported, "method %s is not allowed here", r.Method)
+}
+
+func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, rt Route) error {
+	switch rt.Kind {
+	case KindBase:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return methodNotAllowed(r)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "2")
+		if r.Method == http.MethodGet {
+			_, _ = io.WriteString(w, "{}")
+		}
+		return nil
+	case KindCatalog:
+		if r.Method != http.MethodGet {
+			return methodNotAllowed(r)
+		}
+		return h.catalog(w, r)
+	case KindTags:
+		if r.Method != http.MethodGet {
+			return methodNotAllowed(r)
+		}
+		return h.tags(w, r, rt)
+	case KindManifest:
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			return h.getManifest(w, r, rt)
+		case http.MethodPut:
+			return h.putManifest(w, r, rt)
+		case http.MethodDelete:
+			if err := h.reg.DeleteManifest(r.Context(), rt.Repo, rt.Ref); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusAccepted)
+			return nil
+		}
+	case KindBlob:
+		d, err := oci.ParseDigest(rt.Ref)
+		if err != nil {
+			return err
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			return h.getBlob(w, r, rt, d)
+		case http.MethodDelete:
+			if err := h.reg.DeleteBlob(r.Context(), rt.Repo, d); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusAccepted)
+			return nil
+		}
+	case KindUploadStart:
+		if r.Method == http.MethodPost {
+			return h.startUpload(w, r, rt)
+		}
+	case KindUpload:
+		switch r.Method {
+		case http.MethodGet:
+			size, err := h.reg.UploadSize(r.Context(), rt.Repo, rt.Ref)
+			if err != nil {
+				return err
+			}
+			uploadAccepted(w, rt.Repo, rt.Ref, size, http.StatusNoContent)
+			return nil
+		case http.MethodPatch:
+			return h.patchUpload(w, r, rt)
+		case http.MethodPut:
+			return h.putUpload(w, r, rt)
+		case http.MethodDelete:
+			if err := h.reg.CancelUpload(r.Context(), rt.Repo, rt.Ref); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	case KindReferrers:
+		if r.Method == http.MethodGet {
+			return h.referrers(w, r, rt)
+		}
+	}
+	return methodNotAllowed(r)
+}
+
+// ---- manifests ----
+
+func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt Route) error {
+	if r.Method == http.MethodHead {
+		info, err := h.reg.StatManifest(r.Context(), rt.Repo, rt.Ref)
+		if err != nil {
+			return err
+		}
+		manifestHeaders(w, info)
+		return nil
+	}
+	info, raw, err := h.reg.GetManifest(r.Context(), rt.Repo, rt.Ref)
+	if err != nil {
+		return err
+	}
+	manifestHeaders(w, info)
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, string(info.Digest)) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	_, _ = w.Write(raw)
+	return nil
+}
+
+func manifestHeaders(w http.ResponseWriter, info registry.ManifestInfo) {
+	hd := w.Header()
+	hd.Set("Content-Type", info.MediaType)
+	hd.Set("Docker-Content-Digest", string(info.Digest))
+	hd.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	hd.Set("ETag", `"`+string(info.Digest)+`"`)
+}
+
+func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt Route) error {
+	if r.ContentLength > oci.MaxManifestSize {
+		return oci.Errorf(oci.ErrSizeInvalid, "manifest is %d bytes; the limit is %d", r.ContentLength, oci.MaxManifestSize).WithStatus(http.StatusRequestEntityTooLarge)
+	}
+	d, m, err := h.reg.PutManifest(r.Context(), rt.Repo, rt.Ref, r.Header.Get("Content-Type"), r.Body)
+	if err != nil {
+		return err
+	}
+	hd := w.Header()
+	hd.Set("Location", "/v2/"+rt.Repo+"/manifests/"+string(d))
+	hd.Set("Docker-Content-Digest", string(d))
+	if m.Subject != nil {
+		hd.Set("OCI-Subject", string(m.Subject.Digest))
+	}
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// ---- blobs ----
+
+func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt Route, d digestT) error {
+	if r.Method == http.MethodHead {
+		size, err := h.reg.StatBlob(r.Context(), rt.Repo, d)
+		if err != nil {
+			return err
+		}
+		hd := w.Header()
+		hd.Set("Content-Type", "application/octet-stream")
+		hd.Set("Content-Length", strconv.FormatInt(size, 10))
+		hd.Set("Docker-Content-Digest", string(d))
+		hd.Set("Accept-Ranges", "bytes")
+		hd.Set("ETag", `"`+string(d)+`"`)
+		return nil
+	}
+	blob, _, err := h.reg.OpenBlob(r.Context(), rt.Repo, d)
+	if err != nil {
+		return err
+	}
+	defer blob.Close()
+	hd := w.Header()
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("Docker-Content-Digest", string(d))
+	hd.Set("ETag", `"`+string(d)+`"`)
+	hd.Set("Cache-Control", "max-age=31536000")
+	// ServeContent answers Range (206/416) and If-None-Match, and copies a
+	// filesystem blob with sendfile.
+	http.ServeContent(w, r, "", time.Time{}, blob)
+	return nil
+}
+
+func uploadLocation(repo, id string) string { return "/v2/" + repo + "/blobs/uploads/" + id }
+
+func uploadAccepted(w http.ResponseWriter, repo, id string, size int64, status int) {
+	hd := w.Header()
+	hd.Set("Location", uploadLocation(repo, id))
+	hd.Set("Range", rangeHeader(size))
+	hd.Set("Docker-Upload-UUID", id)
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(status)
+}
+
+func blobCreated(w http.ResponseWriter, repo string, d digestT) {
+	hd := w.Header()
+	hd.Set("Location", "/v2/"+repo+"/blobs/"+string(d))
+	hd.Set("Docker-Content-Digest", string(d))
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt Route) error {
+	q := r.URL.Query()
+	ctx := r.Context()
+	if mount := q.Get("mount"); mount != "" {
+		d, err := oci.ParseDigest(mount)
+		if err != nil {
+			return err
+		}
+		if from := q.Get("from"); from != "" && oci.ValidateName(from) == nil && from != rt.Repo {
+			ok, err := h.reg.MountBlob(ctx, rt.Repo, from, d)
+			if err != nil {
+				return err
+			}
+			if ok {
+				blobCreated(w, rt.Repo, d)
+				return nil
+			}
+		} else if from == rt.Repo {
+			if _, err := h.reg.StatBlob(ctx, rt.Repo, d); err == nil {
+				blobCreated(w, rt.Repo, d)
+				return nil
+			}
+		}
+		// Not mountable: fall back to an ordinary upload session.
+	} else if dg := q.Get("digest"); dg != "" {
+		d, err := oci.ParseDigest(dg)
+		if err != nil {
+			return err
+		}
+		if err := h.reg.PutBlob(ctx, rt.Repo, d, r.Body); err != nil {
+			return err
+		}
+		blobCreated(w, rt.Repo, d)
+		return nil
+	}
+	id, err := h.reg.StartUpload(ctx, rt.Repo)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("OCI-Chunk-Min-Length", "0")
+	uploadAccepted(w, rt.Repo, id, 0, http.StatusAccepted)
+	return nil
+}
+
+// chunkStart reads Content-Range (if any) and checks it against
+// Content-Length; -1 means a streamed chunk without Content-Range.
+func chunkStart(r *http.Request) (int64, error) {
+	cr := r.Header.Get("Content-Range")
+	if cr == "" {
+		return -1, nil
+	}
+	start, end, err := oci.ParseContentRange(cr)
+	if err != nil {
+		return 0, oci.Errorf(oci.ErrBlobUploadInvalid, "%v", err).WithStatus(http.StatusRequestedRangeNotSatisfiable)
+	}
+	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
+		return 0, oci.Errorf(oci.ErrBlobUploadInvalid, "Content-Range %s covers %d bytes but Content-Length is %d", cr, end-start+1, r.ContentLength).WithStatus(http.StatusRequestedRangeNotSatisfiable)
+	}
+	return start, nil
+}
+
+func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt Route) error {
+	start, err := chunkStart(r)
+	if err != nil {
+		return err
+	}
+	size, err := h.reg.AppendUpload(r.Context(), rt.Repo, rt.Ref, start, r.Body)
+	if err != nil {
+		return err
+	}
+	uploadAccepted(w, rt.Repo, rt.Ref, size, http.StatusAccepted)
+	return nil
+}
+
+func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt Route) error {
+	dg := r.URL.Query().Get("digest")
+	if dg == "" {
+		return oci.Errorf(oci.ErrDigestInvalid, "the digest query parameter is required to complete an upload")
+	}
+	d, err := oci.ParseDigest(dg)
+	if err != nil {
+		return err
+	}
+	start, err := chunkStart(r)
+	if err != nil {
+		return err
+	}
+	var body io.Reader
+	if r.ContentLength != 0 {
+		body = r.Body
+	}
+	if err := h.reg.CompleteUpload(r.Context(), rt.Repo, rt.Ref, d, start, body); err != nil {
+		return err
+	}
+	blobCreated(w, rt.Repo, d)
+	return nil
+}
+
+// ---- discovery ----
+
+// pageParams reads n and last; n < 0 means no limit given.
+func pageParams(r *http.Request) (n int, last string, err error) {
+	q := r.URL.Query()
+	n = -1
+	if s := q.Get("n"); s != "" {
+		v, perr := strconv.Atoi(s)
+		if perr != nil || v < 0 {
+			return 0, "", oci.Errorf(oci.ErrUnsupported, "n must be a non-negative integer, got %q", s).WithStatus(http.StatusBadRequest)
+		}
+		n = v
+	}
+	return n, q.Get("last"), nil
+}
+
+func nextLink(path string, last string, n int) string {
+	v := url.Values{}
+	v.Set("last", last)
+	v.Set("n", strconv.Itoa(n))
+	return fmt.Sprintf(`<%s?%s>; rel="next"`, path, v.Encode())
+}
+
+func writeJSON(w http.ResponseWriter, contentType string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+	return nil
+}
+
+func (h *Handler) tags(w http.ResponseWriter, r *http.Request, rt Route) error {
+	n, last, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	tags, more, err := h.reg.Tags(r.Context(), rt.Repo, last, n)
+	if err != nil {
+		return err
+	}
+	if more && len(tags) > 0 {
+		w.Header().Set("Link", nextLink(r.URL.Path, tags[len(tags)-1], n))
+	}
+	return writeJSON(w, "application/json", struct {
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}{rt.Repo, tags})
+}
+
+func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) error {
+	n, last, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	names, more, err := h.reg.Catalog(r.Context(), last, n)
+	if err != nil {
+		return err
+	}
+	if more && len(names) > 0 {
+		w.Header().Set("Link", nextLink(r.URL.Path, names[len(names)-1], n))
+	}
+	return writeJSON(w, "application/json", struct {
+		Repositories []string `json:"repositories"`
+	}{names})
+}
+
+func (h *Handler) referrers(w http.ResponseWriter, r *http.Request, rt Route) error {
+	d, err := oci.ParseDigest(rt.Ref)
+	if err != nil {
+		return err
+	}
+	artifactType := r.URL.Query().Get("artifactType")
+	list, err := h.reg.Referrers(r.Context(), rt.Repo, d, artifactType)
+	if err != nil {
+		return err
+	}
+	if artifactType != "" {
+		w.Header().Set("OCI-Filters-Applied", "artifactType")
+	}
+	return writeJSON(w, oci.MediaTypeOCIIndex, struct {
+		SchemaVersion int              `json:"schemaVersion"`
+		MediaType     string           `json:"mediaType"`
+		Manifests     []oci.Descriptor `json:"manifests"`
+	}{2, oci.MediaTypeOCIIndex, list})
+}

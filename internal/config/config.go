@@ -1,0 +1,197 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is berth serve's configuration. The zero value plus Defaults() is
+// the embedded default: filesystem storage under ./berth-data on :5000.
+type Config struct {
+	// Addr is the listen address (berth-specific; default ":5000").
+	Addr string `yaml:"addr"`
+	// Storage selects exactly one blob store.
+	Storage Storage `yaml:"storage"`
+	// ReadOnly refuses pushes and deletes with a clear error; pulls work.
+	ReadOnly bool `yaml:"readOnly"`
+	// LogLevel is the operator's level: Normal (default), Debug, Trace or
+	// TraceAll.
+	LogLevel string `yaml:"logLevel"`
+	// Logging is the operator's deprecated numeric level (0-1 Normal,
+	// 2 Debug, 3+ Trace); LogLevel wins when both are set.
+	Logging int `yaml:"logging"`
+	// HTTPSecret signs upload session ids. Replicas behind one load balancer
+	// must share it so any replica can continue an upload.
+	HTTPSecret string `yaml:"httpSecret"`
+	// TLS serves HTTPS with a certificate and key from files.
+	TLS TLS `yaml:"tls"`
+	// DisableDelete refuses manifest, tag and blob deletes.
+	DisableDelete bool `yaml:"disableDelete"`
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
+	// (a Go duration; default "30s").
+	ShutdownTimeout string `yaml:"shutdownTimeout"`
+
+	// Fields of the operator's spec that have no meaning for berth serve
+	// are accepted so an existing object loads unchanged.
+	ManagementState string `yaml:"managementState"`
+	Replicas        int    `yaml:"replicas"`
+	OperatorLog     string `yaml:"operatorLogLevel"`
+}
+
+// Storage is the operator's storage block; exactly one member is set.
+type Storage struct {
+	// Filesystem stores blobs and metadata under a directory (default).
+	Filesystem *Filesystem `yaml:"filesystem"`
+	// EmptyDir keeps everything in memory and loses it on exit.
+	EmptyDir *struct{} `yaml:"emptyDir"`
+	// S3, GCS and Azure are reserved for object-store backends; they are
+	// read loosely only so Validate can say they are not in this build.
+	S3    map[string]any `yaml:"s3"`
+	GCS   map[string]any `yaml:"gcs"`
+	Azure map[string]any `yaml:"azure"`
+	// ManagementState is the operator's Managed/Unmanaged flag (ignored).
+	ManagementState string `yaml:"managementState"`
+}
+
+// Filesystem stores under RootDirectory.
+type Filesystem struct {
+	RootDirectory string `yaml:"rootDirectory"`
+}
+
+// TLS names a certificate and key in PEM files.
+type TLS struct {
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// DefaultRoot is where the embedded default stores data.
+const DefaultRoot = "berth-data"
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.Addr == "" {
+		c.Addr = ":5000"
+	}
+	if c.Storage.Filesystem == nil && c.Storage.EmptyDir == nil && c.Storage.S3 == nil && c.Storage.GCS == nil && c.Storage.Azure == nil {
+		c.Storage.Filesystem = &Filesystem{}
+	}
+	if c.Storage.Filesystem != nil && c.Storage.Filesystem.RootDirectory == "" {
+		c.Storage.Filesystem.RootDirectory = DefaultRoot
+	}
+	if c.ShutdownTimeout == "" {
+		c.ShutdownTimeout = "30s"
+	}
+}
+
+// Validate returns every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	n := 0
+	for _, set := range []bool{c.Storage.Filesystem != nil, c.Storage.EmptyDir != nil, c.Storage.S3 != nil, c.Storage.GCS != nil, c.Storage.Azure != nil} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		errs = append(errs, errors.New("storage: set exactly one of filesystem, emptyDir, s3, gcs, azure"))
+	}
+	for name, set := range map[string]bool{"s3": c.Storage.S3 != nil, "gcs": c.Storage.GCS != nil, "azure": c.Storage.Azure != nil} {
+		if set {
+			errs = append(errs, fmt.Errorf("storage.%s: this build supports filesystem and emptyDir storage only", name))
+		}
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "", "normal", "debug", "trace", "traceall":
+	default:
+		errs = append(errs, fmt.Errorf("logLevel: %q is not one of Normal, Debug, Trace, TraceAll", c.LogLevel))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls: certFile and keyFile must be set together"))
+	}
+	return errors.Join(errs...)
+}
+
+// Debug tells whether debug logging is on.
+func (c *Config) Debug() bool {
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "trace", "traceall":
+		return true
+	case "":
+		return c.Logging >= 2
+	}
+	return false
+}
+
+// Load reads a config file strictly: an unknown key is an error naming its
+// line. The file may be a whole imageregistry.operator.openshift.io/v1
+// Config object (its spec is used) or the spec alone.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+type object struct {
+	APIVersion string    `yaml:"apiVersion"`
+	Kind       string    `yaml:"kind"`
+	Metadata   yaml.Node `yaml:"metadata"`
+	Spec       Config    `yaml:"spec"`
+	Status     yaml.Node `yaml:"status"`
+}
+
+// Parse decodes and validates a config document.
+func Parse(r io.Reader) (*Config, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var probe struct {
+		Kind string `yaml:"kind"`
+	}
+	_ = yaml.Unmarshal(raw, &probe)
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if probe.Kind != "" {
+		var o object
+		if err := dec.Decode(&o); err != nil && !errors.Is(err, io.EOF) {
+			return nil, cleanYAMLError(err)
+		}
+		if o.Kind != "Config" || !strings.HasPrefix(o.APIVersion, "imageregistry.operator.openshift.io/") {
+			return nil, fmt.Errorf("kind %s (%s) is not an imageregistry.operator.openshift.io/v1 Config", o.Kind, o.APIVersion)
+		}
+		c = o.Spec
+	} else if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, cleanYAMLError(err)
+	}
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// cleanYAMLError drops the Go type names from the decoder's messages.
+func cleanYAMLError(err error) error {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, " in type config.Config", "")
+	msg = strings.ReplaceAll(msg, " in type config.object", "")
+	msg = strings.ReplaceAll(msg, " in type config.Storage", " in storage")
+	msg = strings.ReplaceAll(msg, " in type config.TLS", " in tls")
+	msg = strings.ReplaceAll(msg, " in type config.Filesystem", " in storage.filesystem")
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+	return errors.New("invalid config: " + msg)
+}

@@ -1,0 +1,57 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantErr string
+		check   func(t *testing.T, c *Config)
+	}{
+		{name: "empty is the embedded default", in: "", check: func(t *testing.T, c *Config) {
+			if c.Addr != ":5000" || c.Storage.Filesystem == nil || c.Storage.Filesystem.RootDirectory != DefaultRoot {
+				t.Fatalf("defaults = %+v", c)
+			}
+		}},
+		{name: "unknown key names its line", in: "readOnly: true\nstorge:\n  emptyDir: {}\n", wantErr: "line 2: field storge not found"},
+		{name: "operator object", in: `apiVersion: imageregistry.operator.openshift.io/v1
+kind: Config
+metadata:
+  name: cluster
+spec:
+  managementState: Managed
+  replicas: 2
+  readOnly: true
+  logLevel: Debug
+  storage:
+    emptyDir: {}
+`, check: func(t *testing.T, c *Config) {
+			if !c.ReadOnly || c.Storage.EmptyDir == nil || c.Storage.Filesystem != nil || !c.Debug() {
+				t.Fatalf("spec not applied: %+v", c)
+			}
+		}},
+		{name: "two storages", in: "storage:\n  emptyDir: {}\n  filesystem: {rootDirectory: x}\n", wantErr: "exactly one"},
+		{name: "s3 not in this build", in: "storage:\n  s3: {bucket: b}\n", wantErr: "storage.s3"},
+		{name: "bad log level and half TLS", in: "logLevel: Loud\ntls: {certFile: a}\n", wantErr: "certFile and keyFile"},
+		{name: "wrong kind", in: "apiVersion: v1\nkind: ConfigMap\n", wantErr: "is not an imageregistry"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse(strings.NewReader(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}

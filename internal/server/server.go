@@ -1,0 +1,120 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-registry/berth/internal/api"
+	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/storage"
+)
+
+// Server is a wired registry ready to serve.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	meta    *metadata.Store
+	handler http.Handler
+}
+
+// New opens the stores named by cfg and wires the registry over them.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	var (
+		blobs  storage.Backend
+		meta   *metadata.Store
+		err    error
+		dbPath = ":memory:"
+	)
+	switch {
+	case cfg.Storage.EmptyDir != nil:
+		blobs = storage.NewMemory()
+	case cfg.Storage.Filesystem != nil:
+		root := cfg.Storage.Filesystem.RootDirectory
+		if blobs, err = storage.NewFilesystem(root); err != nil {
+			return nil, err
+		}
+		dbPath = filepath.Join(root, "metadata.db")
+	default:
+		return nil, errors.New("server: no storage configured")
+	}
+	if meta, err = metadata.OpenSQLite(ctx, dbPath); err != nil {
+		return nil, err
+	}
+	reg := registry.New(blobs, meta, registry.Options{Secret: []byte(cfg.HTTPSecret)})
+	h := api.NewHandler(reg, log, api.Options{ReadOnly: cfg.ReadOnly, DisableDelete: cfg.DisableDelete})
+	return &Server{cfg: cfg, log: log, meta: meta, handler: h}, nil
+}
+
+// Handler is the server's HTTP handler (for in-process tests).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close releases the stores.
+func (s *Server) Close() error { return s.meta.Close() }
+
+// Serve answers on ln until ctx ends, then stops accepting and waits up to
+// the configured shutdown timeout for in-flight requests.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLS.CertFile != "" {
+			errc <- hs.ServeTLS(ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	grace, err := time.ParseDuration(s.cfg.ShutdownTimeout)
+	if err != nil || grace <= 0 {
+		grace = 30 * time.Second
+	}
+	s.log.Info("shutting down: draining in-flight requests", "timeout", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Run builds the server from cfg, listens on cfg.Addr and serves until ctx
+// ends.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	s, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if cfg.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	storageDesc := "emptyDir (in memory; lost on exit)"
+	if cfg.Storage.Filesystem != nil {
+		storageDesc = "filesystem at " + cfg.Storage.Filesystem.RootDirectory
+	}
+	log.Info("berth serve listening", "addr", ln.Addr().String(), "scheme", scheme, "storage", storageDesc, "readOnly", cfg.ReadOnly, "pid", os.Getpid())
+	return s.Serve(ctx, ln)
+}
