@@ -242,8 +242,11 @@ func (r *runner) largeBlob(ctx context.Context, rep *Report) error {
 	repo := cfg.Repo + "/blob"
 	size := cfg.BlobSize
 	r.progress("digesting the two %s blobs (not timed)", FormatSize(size))
-	monoD := ContentDigest(cfg.Seed, "blob-monolithic", size)
-	chunkD := ContentDigest(cfg.Seed, "blob-chunked", size)
+	var monoD, chunkD digest.Digest
+	var wg sync.WaitGroup
+	wg.Go(func() { monoD = ContentDigest(cfg.Seed, "blob-monolithic", size) })
+	chunkD = ContentDigest(cfg.Seed, "blob-chunked", size)
+	wg.Wait()
 
 	blobPhase := func(name string, d digest.Digest, out *BlobPhase, f func() error) error {
 		var el time.Duration
@@ -270,7 +273,7 @@ func (r *runner) largeBlob(ctx context.Context, rep *Report) error {
 		return err
 	}
 	return blobPhase("blob pull", monoD, &rep.BlobPull, func() error {
-		n, err := r.c.pullBlob(ctx, repo, monoD)
+		n, err := r.c.pullBlob(ctx, repo, monoD, newContentVerifier(cfg.Seed, "blob-monolithic", size))
 		if err == nil && n != size {
 			err = fmt.Errorf("pulled %d bytes, want %d: %w", n, size, ErrDigestMismatch)
 		}
@@ -347,8 +350,17 @@ func (r *runner) pullImage(ctx context.Context, repo string, im *image) error {
 	if err := json.Unmarshal(m, &parsed); err != nil {
 		return fmt.Errorf("manifest %s:%s: %w", repo, im.tag, err)
 	}
-	for _, d := range append([]descriptor{parsed.Config}, parsed.Layers...) {
-		if _, err := r.c.pullBlob(ctx, repo, d.Digest); err != nil {
+	if parsed.Config.Digest != im.configD || len(parsed.Layers) != len(im.layers) {
+		return fmt.Errorf("manifest %s:%s: not the one pushed: %w", repo, im.tag, ErrDigestMismatch)
+	}
+	if _, err := r.c.pullBlob(ctx, repo, im.configD, newDigestVerifier(im.configD)); err != nil {
+		return err
+	}
+	for j, d := range parsed.Layers {
+		if d.Digest != im.layers[j] {
+			return fmt.Errorf("manifest %s:%s: layer %d is %s, pushed %s: %w", repo, im.tag, j, d.Digest, im.layers[j], ErrDigestMismatch)
+		}
+		if _, err := r.c.pullBlob(ctx, repo, d.Digest, newContentVerifier(r.cfg.Seed, im.layerLabels[j], LayerSize)); err != nil {
 			return err
 		}
 	}
@@ -402,9 +414,16 @@ func (r *runner) smallImages(ctx context.Context, rep *Report) error {
 	repo := cfg.Repo + "/images"
 	r.progress("describing %d images (not timed)", cfg.Images)
 	images := make([]image, cfg.Images)
-	for i := range images {
-		images[i] = makeImage(cfg.Seed, i)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(images); i = int(next.Add(1)) - 1 {
+				images[i] = makeImage(cfg.Seed, i)
+			}
+		})
 	}
+	wg.Wait()
 
 	for _, p := range []struct {
 		name string
