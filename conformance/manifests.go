@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -154,6 +155,17 @@ func (s *suite) manifests(t *testing.T) {
 				s.wantNoBlob(t, repo, fgn.Digest)
 			})
 		}
+	})
+
+	t.Run("DescriptorWithData", func(t *testing.T) {
+		// The image spec lets a descriptor embed its content as base64
+		// "data"; the blob must still be in the repository.
+		cfg := emptyConfig()
+		s.pushBlob(t, repo, cfg)
+		m := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"artifactType":"application/vnd.berth.conformance.data",`+
+			`"config":{"mediaType":%q,"digest":%q,"size":2,"data":"e30="},"layers":[{"mediaType":%q,"digest":%q,"size":2,"data":"e30="}]}`,
+			mtOCIManifest, mtOCIEmpty, cfg.Digest, mtOCIEmpty, cfg.Digest))
+		pushAndPull(t, "data", newBlob(m, mtOCIManifest))
 	})
 
 	t.Run("RetagMovesTag", func(t *testing.T) {
