@@ -76,6 +76,14 @@ func Validate(in *Inputs) []Problem {
 	}
 	ps = append(ps, validateMirrorSets(in)...)
 	ps = append(ps, validateCAs(in)...)
+	// Report in input order: file, then document.
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i].Origin, ps[j].Origin
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Doc < b.Doc
+	})
 	return ps
 }
 

@@ -1,0 +1,263 @@
+package policy
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/vectors")
+
+// defaultRelease is the vectors' release payload unless a vector's "release" file says otherwise.
+const defaultRelease = "quay.io/openshift-release-dev/ocp-release@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+// vector is one directory of testdata/vectors: input.yaml (and optionally
+// release, imports) in; the rendered node root under expected/, plus
+// summary.golden, explain.golden, imports.golden or error.golden beside them.
+type vector struct {
+	name, dir string
+	in        *Inputs
+	problems  []Problem
+}
+
+func loadVectors(t *testing.T) []vector {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join("testdata", "vectors", "V*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no vectors: %v", err)
+	}
+	var vs []vector
+	for _, d := range dirs {
+		data, err := os.ReadFile(filepath.Join(d, "input.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &Inputs{ReleaseImage: defaultRelease}
+		if r, err := os.ReadFile(filepath.Join(d, "release")); err == nil {
+			in.ReleaseImage = strings.TrimSpace(string(r))
+		}
+		ps := in.Parse("input.yaml", data)
+		vs = append(vs, vector{name: filepath.Base(d), dir: d, in: in, problems: ps})
+	}
+	return vs
+}
+
+// golden compares got with the file, or rewrites it under -update.
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s differs (-want +got):\n%s", path, diff)
+	}
+}
+
+// renderVector renders a vector, or returns its problems as text.
+func renderVector(v vector) (*Rendered, string) {
+	if len(v.problems) > 0 {
+		return nil, (&ValidationError{Problems: v.problems}).Error() + "\n"
+	}
+	r, err := Render(v.in, StockBase())
+	if err != nil {
+		return nil, err.Error() + "\n"
+	}
+	return r, ""
+}
+
+func TestPolicyVectorsGolden(t *testing.T) {
+	for _, v := range loadVectors(t) {
+		t.Run(v.name, func(t *testing.T) {
+			r, errText := renderVector(v)
+			expected := filepath.Join(v.dir, "expected")
+			if errText != "" {
+				golden(t, filepath.Join(v.dir, "error.golden"), []byte(errText))
+				if _, err := os.Stat(expected); err == nil {
+					t.Errorf("%s exists but the vector does not render", expected)
+				}
+				return
+			}
+			if *update {
+				os.RemoveAll(expected)
+			}
+			for p, b := range r.Files {
+				golden(t, filepath.Join(expected, filepath.FromSlash(p)), b)
+			}
+			// Every expected file must be rendered: nothing stale in the tree.
+			filepath.WalkDir(expected, func(p string, d os.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				rel, _ := filepath.Rel(expected, p)
+				if _, ok := r.Files[filepath.ToSlash(rel)]; !ok {
+					t.Errorf("expected file %s was not rendered", rel)
+				}
+				return nil
+			})
+			var sum bytes.Buffer
+			for _, w := range r.Warnings {
+				fmt.Fprintf(&sum, "warning: %s\n", w)
+			}
+			base := StockBase()
+			sum.WriteString(Summarize(map[string][]byte{RegistriesConfPath: base.RegistriesConf, PolicyJSONPath: base.PolicyJSON}, r.Files).String())
+			golden(t, filepath.Join(v.dir, "summary.golden"), sum.Bytes())
+
+			node := loadRendered(t, r.Files)
+			var ex bytes.Buffer
+			for _, ref := range vectorRefs(v.in) {
+				ex.WriteString(explainLine(t, node, ref))
+			}
+			golden(t, filepath.Join(v.dir, "explain.golden"), ex.Bytes())
+
+			if imp, err := os.ReadFile(filepath.Join(v.dir, "imports")); err == nil {
+				var out bytes.Buffer
+				for _, line := range strings.Split(strings.TrimSpace(string(imp)), "\n") {
+					tr, ref, _ := strings.Cut(line, " ")
+					iv, err := ExplainImport(v.in, ref, ImportTransport(tr))
+					if err != nil {
+						t.Fatal(err)
+					}
+					verdict := "admitted by " + iv.MatchedBy
+					if !iv.Allowed {
+						verdict = "FORBIDDEN: " + iv.Reason
+					}
+					fmt.Fprintf(&out, "%s %s: %s\n", tr, ref, verdict)
+					for _, n := range iv.Notes {
+						fmt.Fprintf(&out, "    note: %s\n", n)
+					}
+				}
+				golden(t, filepath.Join(v.dir, "imports.golden"), out.Bytes())
+			}
+		})
+	}
+}
+
+func loadRendered(t *testing.T, files map[string][]byte) *Node {
+	t.Helper()
+	var drops []NamedFile
+	for p, b := range files {
+		if strings.HasPrefix(p, "etc/containers/registries.conf.d/") {
+			drops = append(drops, NamedFile{p, b})
+		}
+	}
+	sort.Slice(drops, func(i, j int) bool { return drops[i].Name < drops[j].Name })
+	n, err := LoadNode(NamedFile{RegistriesConfPath, files[RegistriesConfPath]}, drops, NamedFile{PolicyJSONPath, files[PolicyJSONPath]})
+	if err != nil {
+		t.Fatalf("rendered files do not load: %v", err)
+	}
+	return n
+}
+
+// explainLine is one compact line per reference for explain.golden.
+func explainLine(t *testing.T, n *Node, ref string) string {
+	t.Helper()
+	e, err := n.Explain(ref)
+	if err != nil {
+		t.Fatalf("explain %s: %v", ref, err)
+	}
+	var srcs []string
+	for _, s := range e.PullSources {
+		x := s.Reference
+		if s.Skipped != "" {
+			x = "~" + x + "~"
+		}
+		if s.Insecure {
+			x += "(insecure)"
+		}
+		if s.Blocked {
+			x += "(blocked)"
+		}
+		if s.Err != "" {
+			x += "(error)"
+		}
+		srcs = append(srcs, x)
+	}
+	verdict := "pull"
+	switch {
+	case e.Blocked:
+		verdict = "BLOCKED"
+	case !e.Policy.Allowed:
+		verdict = "POLICY-REJECT"
+	}
+	return fmt.Sprintf("%s\n    %s | policy %s by %q | %s\n", ref, strings.Join(srcs, " -> "), e.Policy.Verdict, e.Policy.Scope, verdict)
+}
+
+const testDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// vectorRefs builds a table of references that probe every scope, source and
+// mirror a vector names: by tag and by digest, with a subdomain, a port, a
+// deeper path, and the bare domain under wildcards.
+func vectorRefs(in *Inputs) []string {
+	var scopes []string
+	if in.Image != nil {
+		rs := in.Image.Spec.RegistrySources
+		scopes = append(scopes, rs.InsecureRegistries...)
+		scopes = append(scopes, rs.BlockedRegistries...)
+		scopes = append(scopes, rs.AllowedRegistries...)
+		if h := in.Image.Status.InternalRegistryHostname; h != "" {
+			scopes = append(scopes, h+"/ns")
+		}
+	}
+	for _, e := range mirrorEntries(in) {
+		scopes = append(scopes, e.set.Source)
+		scopes = append(scopes, e.set.Mirrors...)
+	}
+	seen := map[string]bool{}
+	var refs []string
+	add := func(name string) {
+		for _, r := range []string{name + ":v1", name + "@" + testDigest} {
+			if _, err := ParseImageRef(r); err == nil && !seen[r] {
+				seen[r] = true
+				refs = append(refs, r)
+			}
+		}
+	}
+	if in.ReleaseImage != "" {
+		if r, err := ParseImageRef(in.ReleaseImage); err == nil {
+			add(r.Name())
+		}
+	}
+	for _, s := range scopes {
+		if !validSource(s) {
+			continue
+		}
+		if isWildcard(s) {
+			d := s[2:]
+			add("a." + d + "/app")
+			add("a.b." + d + "/app")
+			add("a." + d + ":5000/app")
+			add(d + "/app")
+			continue
+		}
+		host, path, _ := strings.Cut(s, "/")
+		rest := ""
+		if path != "" {
+			rest = "/" + path
+		}
+		add(s + "/app")
+		add(s + "/app/deeper")
+		if !strings.Contains(host, ":") {
+			add(host + ":5000" + rest + "/app")
+		}
+		add("sub." + host + rest + "/app")
+	}
+	add("docker.io/library/busybox")
+	return refs
+}
