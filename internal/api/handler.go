@@ -319,24 +319,35 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt Route) 
 }
 
 // chunkStart reads Content-Range (if any) and checks it against
-// Content-Length; -1 means a streamed chunk without Content-Range.
-func chunkStart(r *http.Request) (int64, error) {
+// Content-Length; -1 means a streamed chunk without Content-Range. A refused
+// range is answered 416 with the range the upload already holds.
+func (h *Handler) chunkStart(r *http.Request, rt Route) (int64, error) {
 	cr := r.Header.Get("Content-Range")
 	if cr == "" {
 		return -1, nil
 	}
+	reason := ""
 	start, end, err := oci.ParseContentRange(cr)
-	if err != nil {
-		return 0, oci.Errorf(oci.ErrBlobUploadInvalid, "%v", err).WithStatus(http.StatusRequestedRangeNotSatisfiable)
+	switch {
+	case err != nil:
+		reason = fmt.Sprintf("malformed Content-Range %q", cr)
+	case r.ContentLength >= 0 && r.ContentLength != end-start+1:
+		reason = fmt.Sprintf("Content-Range %s covers %d bytes but Content-Length is %d", cr, end-start+1, r.ContentLength)
+	default:
+		return start, nil
 	}
-	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
-		return 0, oci.Errorf(oci.ErrBlobUploadInvalid, "Content-Range %s covers %d bytes but Content-Length is %d", cr, end-start+1, r.ContentLength).WithStatus(http.StatusRequestedRangeNotSatisfiable)
+	size, serr := h.reg.UploadSize(r.Context(), rt.Repo, rt.Ref)
+	if serr != nil {
+		return 0, serr
 	}
-	return start, nil
+	if err == nil && start != size {
+		reason = "" // out of order is the more useful thing to say
+	}
+	return 0, &registry.RangeError{Size: size, Reason: reason}
 }
 
 func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt Route) error {
-	start, err := chunkStart(r)
+	start, err := h.chunkStart(r, rt)
 	if err != nil {
 		return err
 	}
@@ -357,7 +368,7 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt Route) er
 	if err != nil {
 		return err
 	}
-	start, err := chunkStart(r)
+	start, err := h.chunkStart(r, rt)
 	if err != nil {
 		return err
 	}

@@ -193,10 +193,17 @@ func (r *Registry) UploadSize(ctx context.Context, repo, id string) (int64, erro
 	return n, nil
 }
 
-// RangeError reports an out-of-order chunk; Size is what the upload holds.
-type RangeError struct{ Size int64 }
+// RangeError refuses a chunk (out of order, or a Content-Range that does not
+// fit its body); Size is what the upload holds, so the client can resume.
+type RangeError struct {
+	Size   int64
+	Reason string
+}
 
 func (e *RangeError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%s (%d bytes received so far)", e.Reason, e.Size)
+	}
 	return fmt.Sprintf("chunk does not start at the end of the upload (%d bytes received so far)", e.Size)
 }
 
