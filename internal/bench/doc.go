@@ -4,7 +4,9 @@
 // net/http client with no retries, so what it times is the server.
 //
 // It must not import the registry's own packages (api, registry, storage,
-// metadata): it sees a registry only through its URL.
+// metadata): it sees a registry only through its URL. It speaks HTTP/1.1,
+// plain or TLS (--insecure accepts a self-signed certificate), with keep-alive
+// connections, no proxy and no compression, and does not authenticate.
 //
 // # Workload
 //

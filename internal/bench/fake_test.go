@@ -104,3 +104,23 @@ func TestBenchReportsCorruptPulls(t *testing.T) {
 		t.Errorf("chunked blob stored %d bytes, want %d", got, 1<<20)
 	}
 }
+
+func TestBenchOverTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(&fakeRegistry{uploads: map[string][]byte{}, blobs: map[string][]byte{}, manifests: map[string][]byte{}})
+	defer srv.Close()
+	cfg := Config{
+		Target: srv.URL, BlobSize: 256 << 10, ChunkSize: 100 << 10, Images: 1, Workers: 1,
+		ManifestWorkers: 1, ManifestDuration: 50 * time.Millisecond, CeilingDir: t.TempDir(),
+	}
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("self-signed certificate without Insecure: %v; want a certificate error", err)
+	}
+	cfg.Insecure = true
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("with Insecure: %v", err)
+	}
+	if !strings.HasPrefix(rep.Target, "https://") || !rep.BlobPull.DigestOK || rep.ManifestGet.Count == 0 {
+		t.Errorf("report over TLS: %+v", rep)
+	}
+}

@@ -170,7 +170,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	base, _ := ParseTarget(cfg.Target)
 	if cfg.Seed == 0 {
-		cfg.Seed = rand.Uint64()>>1 + 1
+		// Below 2^53, so JSON readers that use doubles (jq) keep it exact.
+		cfg.Seed = rand.Uint64N(1<<53-1) + 1
 	}
 	r := &runner{cfg: cfg, c: newClient(base, cfg.Insecure, 2*max(cfg.Workers, cfg.ManifestWorkers))}
 	defer r.c.close()
