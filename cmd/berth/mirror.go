@@ -1,7 +1,581 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-registry/berth/internal/mirror"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+)
+
+// exitImagesFailed is the exit status when some images could not be copied
+// (the others were); usage and setup errors exit 1.
+const exitImagesFailed = 2
+
+// mirrorFlags are shared by every mirror subcommand.
+type mirrorFlags struct {
+	authfile       string
+	srcInsecure    bool
+	destInsecure   bool
+	caFiles        []string
+	certsDir       string
+	jobs           int
+	blobJobs       int
+	perRegistry    int
+	retries        int
+	platforms      []string
+	noReferrers    bool
+	report         string
+	progress       string
+	progressPeriod time.Duration
+	quiet          bool
+}
 
 func newMirrorCmd() *cobra.Command {
-	return &cobra.Command{Use: "mirror", Short: "(not yet implemented)", Hidden: true}
+	f := &mirrorFlags{}
+	cmd := &cobra.Command{
+		Use:   "mirror",
+		Short: "Copy images and release payloads between registries, or through a directory for disconnected networks",
+		Long: `Copy images and release payloads between registries, or through an OCI image
+layout directory carried to a network that never touches the internet.
+
+Every platform is copied and manifest lists keep their digest; signatures,
+attestations and other referrers travel along; blobs the destination already
+has are skipped, blobs shared by several images are transferred once, blobs
+in the same registry are mounted. Transient errors (429, 5xx, dropped
+connections) are retried with backoff, honouring Retry-After.
+
+Credentials are looked up in --authfile, then $REGISTRY_AUTH_FILE, then
+podman's auth.json ($XDG_RUNTIME_DIR/containers, ~/.config/containers), then
+docker's config.json; the log says which file served which registry.
+
+Exit status: 0 when everything was copied, 2 when some images failed (each is
+listed, the rest were copied), 1 for usage or setup errors.
+
+Disconnected workflow:
+  berth mirror release --from quay.io/openshift-release-dev/ocp-release:4.16.0-x86_64 \
+      --to mirror.example.com/ocp/release --to-dir /media/usb
+  # carry /media/usb across, then:
+  berth mirror release --from-dir /media/usb --to mirror.example.com/ocp/release`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.authfile, "authfile", "", "credentials file (`auths` JSON as in a pull secret); searched before $REGISTRY_AUTH_FILE, podman's and docker's files")
+	pf.BoolVar(&f.srcInsecure, "src-insecure", false, "allow plain HTTP and unverified TLS for source registries")
+	pf.BoolVar(&f.destInsecure, "dest-insecure", false, "allow plain HTTP and unverified TLS for destination registries")
+	pf.StringSliceVar(&f.caFiles, "ca-file", nil, "PEM file of extra CA certificates to trust (repeatable)")
+	pf.StringVar(&f.certsDir, "certs-dir", "", "certs.d directory: DIR/HOST[:PORT]/*.crt are trusted")
+	pf.IntVar(&f.jobs, "jobs", 4, "images copied at once")
+	pf.IntVar(&f.blobJobs, "blob-jobs", 8, "blobs (layers) in flight at once across all images")
+	pf.IntVar(&f.perRegistry, "max-per-registry", 6, "blob transfers touching one registry at once")
+	pf.IntVar(&f.retries, "retries", 5, "attempts per registry operation (429, 5xx and network errors are retried with backoff)")
+	pf.StringSliceVar(&f.platforms, "platform", nil, "copy only these platforms of multi-arch images, os/arch[/variant] (repeatable); the filtered index gets a NEW digest, reported per image")
+	pf.BoolVar(&f.noReferrers, "no-referrers", false, "do not copy signatures, attestations, SBOMs and other referrers")
+	pf.StringVar(&f.report, "report", "", "write a JSON report with every image's result to this file")
+	pf.StringVar(&f.progress, "progress", "auto", "progress display: auto (bars on a terminal, lines otherwise), bars, lines or none")
+	pf.DurationVar(&f.progressPeriod, "progress-interval", 5*time.Second, "how often a progress line is printed when not on a terminal")
+	pf.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors and the final summary")
+	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f))
+	return cmd
+}
+
+func newMirrorImageCmd(f *mirrorFlags) *cobra.Command {
+	var (
+		mappingFile string
+		toDir       string
+		fromDir     string
+	)
+	cmd := &cobra.Command{
+		Use:   "image SRC DST | -f FILE | --to-dir DIR SRC... | --from-dir DIR DST_PREFIX",
+		Short: "Copy images by tag or digest, registry to registry or through a directory",
+		Long: `Copy images by tag or digest.
+
+  berth mirror image SRC DST            registry to registry; DST without a tag takes SRC's tag
+  berth mirror image -f mapping.txt     one "SRC DST" (or SRC=DST) pair a line, # comments
+  berth mirror image --to-dir DIR SRC...  into an OCI image layout, each under its repository path
+  berth mirror image --from-dir DIR DST_PREFIX  push what DIR holds to DST_PREFIX/<repository>
+
+A directory is a standard OCI image layout (skopeo oci:DIR:REPO:TAG, regctl
+ocidir://DIR:REPO:TAG and crane read it) plus berth-mirror.json listing every
+image's source reference and digest. Rerunning an interrupted copy moves only
+what is missing, checked by digest.`,
+		Example: `  berth mirror image quay.io/org/app:1.2 mirror.local:5000/org/app
+  berth mirror image quay.io/org/app@sha256:... mirror.local:5000/org/app:1.2 --platform linux/amd64
+  berth mirror image --to-dir ./bundle quay.io/org/app:1.2 quay.io/org/db:7
+  berth mirror image --from-dir ./bundle mirror.local:5000/mirrored`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if toDir != "" && fromDir != "" {
+				return errors.New("--to-dir and --from-dir exclude each other: copy into a directory, carry it, then copy out of it")
+			}
+			env, err := f.setup(cmd)
+			if err != nil {
+				return err
+			}
+			var pairs []mirror.Mapping
+			if mappingFile != "" {
+				fh, err := os.Open(mappingFile)
+				if err != nil {
+					return err
+				}
+				pairs, err = mirror.ParseMappings(mappingFile, fh)
+				fh.Close()
+				if err != nil {
+					return err
+				}
+			}
+			var jobs []mirror.Job
+			switch {
+			case fromDir != "":
+				if len(args) != 1 || mappingFile != "" {
+					return errors.New("--from-dir DIR takes exactly one argument, the destination prefix (REGISTRY[/PATH])")
+				}
+				l, err := mirror.OpenLayout(fromDir, false)
+				if err != nil {
+					return err
+				}
+				if jobs, err = env.client.LayoutJobs(l, args[0]); err != nil {
+					return err
+				}
+			case toDir != "":
+				l, err := mirror.OpenLayout(toDir, true)
+				if err != nil {
+					return err
+				}
+				for _, a := range args {
+					pairs = append(pairs, mirror.Mapping{Src: a})
+				}
+				if len(pairs) == 0 {
+					return errors.New("name the images to write: --to-dir DIR SRC... or -f FILE")
+				}
+				for _, p := range pairs {
+					j, err := env.client.DirJob(p.Src, l, strings.TrimPrefix(p.Dst, "file://"))
+					if err != nil {
+						return lineErr(mappingFile, p, err)
+					}
+					jobs = append(jobs, j)
+				}
+			default:
+				switch {
+				case len(args) == 2 && mappingFile == "":
+					pairs = append(pairs, mirror.Mapping{Src: args[0], Dst: args[1]})
+				case len(args) != 0 || mappingFile == "":
+					return errors.New("want SRC DST, or -f FILE (or --to-dir / --from-dir)")
+				}
+				for _, p := range pairs {
+					j, err := env.client.ImageJob(p.Src, p.Dst)
+					if err != nil {
+						return lineErr(mappingFile, p, err)
+					}
+					jobs = append(jobs, j)
+				}
+			}
+			return env.run(ctx, cmd, jobs)
+		},
+	}
+	cmd.Flags().StringVarP(&mappingFile, "filename", "f", "", "mapping file: one \"SRC DST\" pair a line (with --to-dir, DST is the name inside the directory)")
+	cmd.Flags().StringVar(&toDir, "to-dir", "", "write the images into this OCI image layout directory instead of a registry")
+	cmd.Flags().StringVar(&fromDir, "from-dir", "", "read the images from this OCI image layout directory and push them under DST_PREFIX")
+	return cmd
+}
+
+func lineErr(file string, p mirror.Mapping, err error) error {
+	if file != "" {
+		return fmt.Errorf("%s:%d: %w", file, p.Line, err)
+	}
+	return err
+}
+
+func newMirrorReleaseCmd(f *mirrorFlags) *cobra.Command {
+	var (
+		from, to, toRelease, toDir, fromDir, manifestsDir, objName string
+		dryRun                                                     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "release --from RELEASE --to REGISTRY/REPO [--to-dir DIR | --from-dir DIR] [--dry-run]",
+		Short: "Mirror a release payload and every component it pins, and print the mirror configuration",
+		Long: `Mirror a release payload: the release image and every component its
+release-manifests/image-references pins (components named by tag are refused),
+all into one repository, tagged <version>-<arch>-<component> (the release
+image itself <version>-<arch>), by digest.
+
+On success it prints the imageContentSources snippet for install-config.yaml
+and writes ImageDigestMirrorSet (idms.yaml) and ImageContentSourcePolicy
+(icsp.yaml) objects — sorted, deduplicated, split under 250 KB — into
+--manifests-dir; both are valid input for "berth policy render".
+
+With --to-dir the payload goes into a directory to carry to the disconnected
+network; --from-dir there pushes it to --to (which may differ from the --to
+used when writing the directory). --dry-run prints every source and
+destination and copies nothing.`,
+		Example: `  berth mirror release --from quay.io/openshift-release-dev/ocp-release:4.16.0-x86_64 --to mirror.local:5000/ocp/release
+  berth mirror release --from quay.io/openshift-release-dev/ocp-release:4.16.0-x86_64 --to mirror.local:5000/ocp/release --to-dir /media/usb
+  berth mirror release --from-dir /media/usb --to mirror.local:5000/ocp/release --manifests-dir ./cluster`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments %q: use --from and --to", args)
+			}
+			if to == "" {
+				return errors.New("--to REGISTRY/REPO is required: the repository that receives the release")
+			}
+			if (from == "") == (fromDir == "") {
+				return errors.New("give exactly one of --from RELEASE_REF or --from-dir DIR")
+			}
+			if toDir != "" && fromDir != "" {
+				return errors.New("--to-dir and --from-dir exclude each other")
+			}
+			env, err := f.setup(cmd)
+			if err != nil {
+				return err
+			}
+			req := mirror.ReleaseRequest{From: from, To: to, ToReleaseImage: toRelease}
+			if toDir != "" && !dryRun {
+				if req.ToDir, err = mirror.OpenLayout(toDir, true); err != nil {
+					return err
+				}
+			}
+			if fromDir != "" {
+				if req.FromDir, err = mirror.OpenLayout(fromDir, false); err != nil {
+					return err
+				}
+			}
+			plan, jobs, err := env.client.PlanReleaseMirror(ctx, req)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if dryRun {
+				fmt.Fprintf(out, "# release %s (%s): %d images, nothing copied (--dry-run)\n", plan.Version, plan.Arch, len(plan.Images))
+				for _, pi := range plan.Images {
+					fmt.Fprintf(out, "%s %s\n", pi.Source, pi.Destination)
+				}
+				fmt.Fprintln(out)
+				fmt.Fprint(out, mirror.InstallConfigSnippet(plan.Mirrors, false))
+				return nil
+			}
+			runErr := env.run(ctx, cmd, jobs)
+			var ee *exitError
+			if runErr != nil && !errors.As(runErr, &ee) {
+				return runErr
+			}
+			if manifestsDir == "" {
+				manifestsDir = "."
+				if toDir != "" {
+					manifestsDir = toDir
+				}
+			}
+			if objName == "" {
+				objName = "release-" + plan.Version
+			}
+			if err := writeMirrorSets(manifestsDir, objName, plan.Mirrors); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "\nRelease %s (%s) mirrored to %s.\n", plan.Version, plan.Arch, to)
+			fmt.Fprintf(out, "To use it, add to install-config.yaml:\n\n%s\n", mirror.InstallConfigSnippet(plan.Mirrors, false))
+			fmt.Fprintf(out, "For a running cluster apply %s (or the older %s).\n",
+				filepath.Join(manifestsDir, "idms.yaml"), filepath.Join(manifestsDir, "icsp.yaml"))
+			return runErr
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&from, "from", "", "release image reference, by tag or digest")
+	fl.StringVar(&to, "to", "", "REGISTRY/REPO receiving the release image and every component")
+	fl.StringVar(&toRelease, "to-release-image", "", "where the release image itself goes (default TO:<version>-<arch>)")
+	fl.StringVar(&toDir, "to-dir", "", "write the payload into this OCI image layout directory instead of --to's registry")
+	fl.StringVar(&fromDir, "from-dir", "", "push a payload written by --to-dir from this directory to --to")
+	fl.BoolVar(&dryRun, "dry-run", false, "print every source and destination and the mirror configuration; copy nothing")
+	fl.StringVar(&manifestsDir, "manifests-dir", "", "directory for idms.yaml and icsp.yaml (default: --to-dir, else the current directory)")
+	fl.StringVar(&objName, "name", "", "metadata.name prefix of the generated objects (default release-<version>)")
+	return cmd
+}
+
+func writeMirrorSets(dir, name string, ms []mirror.MirrorSource) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	idms, err := mirror.ImageDigestMirrorSets(name, ms)
+	if err != nil {
+		return err
+	}
+	icsp, err := mirror.ImageContentSourcePolicies(name, ms)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "idms.yaml"), idms, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "icsp.yaml"), icsp, 0o644)
+}
+
+// mirrorEnv is what one mirror command run needs, built from the flags.
+type mirrorEnv struct {
+	f      *mirrorFlags
+	client *mirror.Client
+	opts   mirror.Options
+	log    *slog.Logger
+}
+
+func (f *mirrorFlags) setup(cmd *cobra.Command) (*mirrorEnv, error) {
+	level := slog.LevelInfo
+	if f.quiet {
+		level = slog.LevelError
+	}
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	switch f.progress {
+	case "auto", "bars", "lines", "none":
+	default:
+		return nil, fmt.Errorf("--progress %q: want auto, bars, lines or none", f.progress)
+	}
+	if f.jobs < 1 || f.blobJobs < 1 || f.perRegistry < 1 || f.retries < 1 {
+		return nil, errors.New("--jobs, --blob-jobs, --max-per-registry and --retries must be at least 1")
+	}
+	var platforms []v1.Platform
+	for _, s := range f.platforms {
+		p, err := mirror.ParsePlatform(s)
+		if err != nil {
+			return nil, fmt.Errorf("--platform: %w", err)
+		}
+		platforms = append(platforms, p)
+	}
+	kc := mirror.NewFileKeychain(mirror.AuthFiles(f.authfile, os.Getenv), f.authfile != "", log)
+	if err := kc.Err(); err != nil {
+		return nil, err
+	}
+	insecure := insecureHosts{src: f.srcInsecure, dst: f.destInsecure}
+	client, err := mirror.NewClient(mirror.ClientOptions{
+		Keychain: kc,
+		Insecure: insecure.hosts(cmd),
+		CAFiles:  f.caFiles,
+		CertsDir: f.certsDir,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &mirrorEnv{
+		f:      f,
+		client: client,
+		log:    log,
+		opts: mirror.Options{
+			Jobs:        f.jobs,
+			BlobJobs:    f.blobJobs,
+			PerRegistry: f.perRegistry,
+			Retry:       mirror.RetryPolicy{Attempts: f.retries, Base: 250 * time.Millisecond, Max: 30 * time.Second},
+			Platforms:   platforms,
+			NoReferrers: f.noReferrers,
+			Log:         log,
+		},
+	}, nil
+}
+
+// insecureHosts turns --src-insecure/--dest-insecure into the hosts named
+// on the command line (positional references and --from/--to).
+type insecureHosts struct{ src, dst bool }
+
+func (h insecureHosts) hosts(cmd *cobra.Command) map[string]bool {
+	out := map[string]bool{}
+	if !h.src && !h.dst {
+		return out
+	}
+	mark := func(ref string) {
+		host, _, _ := strings.Cut(strings.TrimPrefix(ref, "docker://"), "/")
+		if host != "" {
+			out[host] = true
+		}
+	}
+	args := cmd.Flags().Args()
+	for i, a := range args {
+		isDst := i == len(args)-1 && len(args) > 1
+		if (isDst && h.dst) || (!isDst && h.src) || cmd.Flags().Changed("from-dir") && h.dst {
+			mark(a)
+		}
+	}
+	if fl := cmd.Flags().Lookup("from"); fl != nil && h.src {
+		mark(fl.Value.String())
+	}
+	if fl := cmd.Flags().Lookup("to"); fl != nil && h.dst {
+		mark(fl.Value.String())
+	}
+	if fl := cmd.Flags().Lookup("filename"); fl != nil && fl.Value.String() != "" {
+		if fh, err := os.Open(fl.Value.String()); err == nil {
+			ms, _ := mirror.ParseMappings(fl.Value.String(), fh)
+			fh.Close()
+			for _, m := range ms {
+				if h.src {
+					mark(m.Src)
+				}
+				if h.dst {
+					mark(m.Dst)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// run copies jobs with progress, prints the summary and writes the report.
+func (e *mirrorEnv) run(ctx context.Context, cmd *cobra.Command, jobs []mirror.Job) error {
+	stderr := cmd.ErrOrStderr()
+	mode := e.f.progress
+	if e.f.quiet {
+		mode = "none"
+	}
+	if mode == "auto" {
+		mode = "lines"
+		if fh, ok := stderr.(*os.File); ok && isatty.IsTerminal(fh.Fd()) {
+			mode = "bars"
+		}
+	}
+	var bars *barObserver
+	if mode == "bars" {
+		bars = newBarObserver(ctx, stderr, len(jobs))
+		e.opts.Observer = bars
+	}
+	copier := mirror.NewCopier(e.opts)
+	stopLines := func() {}
+	if mode == "lines" {
+		stopLines = progressLines(stderr, copier, e.f.progressPeriod)
+	}
+	s := copier.Run(ctx, jobs)
+	stopLines()
+	if bars != nil {
+		bars.wait()
+	}
+	out := cmd.OutOrStdout()
+	for _, r := range s.Results {
+		if r.Error != "" {
+			continue
+		}
+		if !e.f.quiet {
+			fmt.Fprintf(out, "%s -> %s@%s\n", r.Source, r.Destination, r.Digest)
+		}
+		for _, n := range r.Notes {
+			e.log.Warn(n, "image", r.Source)
+		}
+	}
+	fmt.Fprintln(stderr, "mirror:", s.String())
+	if e.f.report != "" {
+		raw, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(e.f.report, append(raw, '\n'), 0o644); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	if err := s.Err(); err != nil {
+		return &exitError{code: exitImagesFailed, err: err}
+	}
+	return nil
+}
+
+// progressLines prints one line every period until stopped.
+func progressLines(w io.Writer, c *mirror.Copier, period time.Duration) func() {
+	if period <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	start := time.Now()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p := c.Progress()
+				secs := time.Since(start).Seconds()
+				fmt.Fprintf(w, "mirror: %d/%d images, %d blobs, %.1f MiB, %.1f MiB/s\n",
+					p.ImagesDone, p.ImagesTotal, p.BlobsDone, float64(p.Bytes)/(1<<20), float64(p.Bytes)/(1<<20)/secs)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// barObserver draws an overall bar, a bar per image in progress and a bar
+// per blob being transferred (terminal only).
+type barObserver struct {
+	p     *mpb.Progress
+	total *mpb.Bar
+	mu    sync.Mutex
+	imgs  map[string]*mpb.Bar
+	blobs map[string]*mpb.Bar
+}
+
+func newBarObserver(ctx context.Context, w io.Writer, n int) *barObserver {
+	p := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithAutoRefresh())
+	total := p.AddBar(int64(n), mpb.PrependDecorators(decor.Name("images "), decor.CountersNoUnit("%d/%d")),
+		mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)))
+	return &barObserver{p: p, total: total, imgs: map[string]*mpb.Bar{}, blobs: map[string]*mpb.Bar{}}
+}
+
+func (b *barObserver) Observe(e mirror.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch e.Kind {
+	case mirror.ImageStarted:
+		b.imgs[e.Image] = b.p.AddSpinner(0, mpb.BarRemoveOnComplete(),
+			mpb.PrependDecorators(decor.Name(shorten(e.Image, 60)+" ")),
+			mpb.AppendDecorators(decor.CurrentKibiByte("% .1f")))
+	case mirror.BlobStarted:
+		b.blobs[e.Image+e.Digest.String()] = b.p.AddBar(e.Size, mpb.BarRemoveOnComplete(),
+			mpb.PrependDecorators(decor.Name("  "+e.Digest.Hex[:12]+" ")),
+			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f")))
+	case mirror.BlobProgress:
+		if bar := b.blobs[e.Image+e.Digest.String()]; bar != nil {
+			bar.IncrInt64(e.N)
+		}
+		if bar := b.imgs[e.Image]; bar != nil {
+			bar.IncrInt64(e.N)
+		}
+	case mirror.BlobDone:
+		if bar := b.blobs[e.Image+e.Digest.String()]; bar != nil {
+			bar.SetTotal(-1, true)
+			delete(b.blobs, e.Image+e.Digest.String())
+		}
+	case mirror.ImageDone:
+		if bar := b.imgs[e.Image]; bar != nil {
+			bar.SetTotal(-1, true)
+			delete(b.imgs, e.Image)
+		}
+		b.total.Increment()
+	}
+}
+
+func (b *barObserver) wait() {
+	b.mu.Lock()
+	for k, bar := range b.blobs {
+		bar.Abort(true)
+		delete(b.blobs, k)
+	}
+	for k, bar := range b.imgs {
+		bar.Abort(true)
+		delete(b.imgs, k)
+	}
+	b.mu.Unlock()
+	b.p.Wait()
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n+1:]
 }

@@ -78,7 +78,8 @@ type Result struct {
 	Notes            []string `json:"notes,omitempty"`
 	Error            string   `json:"error,omitempty"`
 
-	mu sync.Mutex
+	mu        sync.Mutex
+	referrers map[v1.Hash]bool
 }
 
 func (r *Result) add(f func(*Result)) {
@@ -502,7 +503,15 @@ func (c *Copier) copyReferrers(ctx context.Context, j Job, m *Manifest, res *Res
 			if err := c.copyTree(ctx, j, rm, ref, res); err != nil {
 				return fmt.Errorf("copying referrer %s: %w", r.Descriptor.Digest, err)
 			}
-			res.add(func(r *Result) { r.Referrers++ })
+			res.add(func(r *Result) {
+				if r.referrers == nil {
+					r.referrers = map[v1.Hash]bool{}
+				}
+				if !r.referrers[rm.Digest] {
+					r.referrers[rm.Digest] = true
+					r.Referrers++
+				}
+			})
 			if err := c.copyReferrers(ctx, j, rm, res, depth+1); err != nil {
 				return err
 			}

@@ -99,6 +99,13 @@ func OpenLayout(dir string, create bool) (*Layout, error) {
 	if err := l.load(); err != nil {
 		return nil, err
 	}
+	if create {
+		// Temporary files of an interrupted run: never valid content.
+		stale, _ := filepath.Glob(filepath.Join(dir, "blobs", "*", ".tmp-*"))
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	return l, nil
 }
 
@@ -365,6 +372,21 @@ func (l *Layout) flush() error {
 	entries := l.Entries()
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
 	seen := map[string]bool{}
+	// regctl's ocidir:// looks a tag up by the bare tag; add that second
+	// name when the tag is unique in the layout (always so for a release).
+	tagRepos := map[string]int{}
+	for _, e := range entries {
+		if e.Tag != "" {
+			tagRepos[e.Tag]++
+		}
+	}
+	add := func(d v1.Descriptor) {
+		k := d.Digest.String() + "\x00" + d.Annotations[refNameAnnotation]
+		if !seen[k] {
+			seen[k] = true
+			idx.Manifests = append(idx.Manifests, d)
+		}
+	}
 	for _, e := range entries {
 		h, err := v1.NewHash(e.Digest)
 		if err != nil {
@@ -377,13 +399,13 @@ func (l *Layout) flush() error {
 				name = e.Repository + ":" + e.Tag
 			}
 			d.Annotations = map[string]string{refNameAnnotation: name}
+			if e.Repository != "" && tagRepos[e.Tag] == 1 {
+				bare := d
+				bare.Annotations = map[string]string{refNameAnnotation: e.Tag}
+				add(bare)
+			}
 		}
-		k := e.Digest + "\x00" + d.Annotations[refNameAnnotation]
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		idx.Manifests = append(idx.Manifests, d)
+		add(d)
 	}
 	raw, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {

@@ -235,3 +235,68 @@ func hostOf(ref string) string {
 	h, _, _ := strings.Cut(ref, "/")
 	return h
 }
+
+// DirJob turns SRC into a Job writing into layout l under as ("REPO[:TAG]";
+// empty: SRC's repository path and tag).
+func (c *Client) DirJob(src string, l *Layout, as string) (Job, error) {
+	srepo, sref, err := ParseRef(src, c.opts.Insecure[hostOf(src)])
+	if err != nil {
+		return Job{}, fmt.Errorf("source %q: %w", src, err)
+	}
+	if sref == "" {
+		sref = "latest"
+	}
+	repo, tag := srepo.RepositoryStr(), ""
+	if !strings.Contains(sref, ":") {
+		tag = sref
+	}
+	if as != "" {
+		r, t := splitRefName(as)
+		if r == "" || strings.Contains(as, "@") {
+			return Job{}, fmt.Errorf("name inside the directory %q: want REPO[:TAG]", as)
+		}
+		repo = r
+		if t != "" {
+			tag = t
+		}
+	}
+	s, err := c.Registry(srepo.RegistryStr())
+	if err != nil {
+		return Job{}, err
+	}
+	return Job{Source: s, SrcRepo: srepo.RepositoryStr(), SrcRef: sref, Target: l, DstRepo: repo, DstTag: tag, From: src}, nil
+}
+
+// LayoutJobs pushes every image of layout l to prefix (REGISTRY[/PATH]),
+// each under prefix/<its repository>. Referrers are not listed: they travel
+// with their subjects.
+func (c *Client) LayoutJobs(l *Layout, prefix string) ([]Job, error) {
+	host, path, _ := strings.Cut(strings.TrimSuffix(prefix, "/"), "/")
+	t, err := c.Registry(host)
+	if err != nil {
+		return nil, fmt.Errorf("destination prefix %q: %w", prefix, err)
+	}
+	var jobs []Job
+	for _, e := range l.Entries() {
+		if e.Subject != "" || strings.HasPrefix(e.Tag, "sha256-") {
+			continue
+		}
+		repo := strings.Trim(path+"/"+e.Repository, "/")
+		if repo == "" {
+			return nil, fmt.Errorf("%s: image %s has no repository name; give a DST_PREFIX with a path (REGISTRY/PATH)", l.Dir(), e.Digest)
+		}
+		ref := e.Tag
+		if ref == "" {
+			ref = e.Digest
+		}
+		from := e.Source
+		if from == "" {
+			from = refString(l.Name(), e.Repository, ref)
+		}
+		jobs = append(jobs, Job{Source: l, SrcRepo: e.Repository, SrcRef: ref, Target: t, DstRepo: repo, DstTag: e.Tag, From: from})
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("%s holds no images", l.Dir())
+	}
+	return jobs, nil
+}

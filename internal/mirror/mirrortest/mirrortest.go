@@ -236,6 +236,8 @@ type Release struct {
 	// configs, release image included), i.e. the minimum a mirror moves.
 	UniqueBlobs int
 	UniqueBytes int64
+	// Blobs maps every distinct blob digest to its size.
+	Blobs map[string]int64
 }
 
 // PushRelease builds a synthetic release payload in the registry at host.
@@ -381,9 +383,10 @@ func PushRelease(ctx context.Context, host string, spec ReleaseSpec) (*Release, 
 	if err != nil {
 		return nil, err
 	}
-	out := &Release{Ref: tag.String(), Digest: rd.String(), Version: spec.Version, Components: comps, UniqueBlobs: len(blobs)}
-	for _, n := range blobs {
+	out := &Release{Ref: tag.String(), Digest: rd.String(), Version: spec.Version, Components: comps, UniqueBlobs: len(blobs), Blobs: map[string]int64{}}
+	for d, n := range blobs {
 		out.UniqueBytes += n
+		out.Blobs[d.String()] = n
 	}
 	return out, nil
 }
