@@ -273,7 +273,7 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 
 func TestWriteComparisonMedians(t *testing.T) {
 	rep := func(push float64) *Report {
-		return &Report{BlobPushMonolithic: BlobPhase{MiBs: push}, Server: &ServerUsage{PeakRSSBytes: 64 << 20}}
+		return &Report{Ceilings: Ceilings{SHA256MiBs: 1000}, BlobPushMonolithic: BlobPhase{MiBs: push}, Server: &ServerUsage{PeakRSSBytes: 64 << 20}}
 	}
 	var b bytes.Buffer
 	err := WriteComparison(&b, []Group{
@@ -283,11 +283,17 @@ func TestWriteComparisonMedians(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var line string
+	var line, sha string
 	for _, l := range strings.Split(b.String(), "\n") {
 		if strings.HasPrefix(l, "blob push monolithic") {
 			line = l
 		}
+		if strings.HasPrefix(l, "ceiling sha256") {
+			sha = l
+		}
+	}
+	if f := strings.Fields(sha); len(f) != 7 || f[5] != "1000.0" || f[6] != "1000.0" {
+		t.Errorf("ceiling row = %q; want both medians and no ratio (a machine limit, not a registry's)", sha)
 	}
 	if f := strings.Fields(line); len(f) != 7 || f[4] != "200.0" || f[5] != "75.0" || f[6] != "2.67×" {
 		t.Errorf("blob push row = %q; want medians 200.0 and 75.0, ratio 2.67×\n%s", line, b.String())

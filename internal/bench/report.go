@@ -83,15 +83,18 @@ type Metric struct {
 	Value float64
 	// Server marks server-usage figures (lower is better).
 	Server bool
+	// Ceiling marks this machine's limits: not the registry's figures, so a
+	// comparison shows no ratio for them.
+	Ceiling bool
 }
 
 // Metrics flattens r into the figures WriteTable and Compare print, in a
 // fixed order.
 func (r *Report) Metrics() []Metric {
 	m := []Metric{
-		{Name: "ceiling sha256 (1 core)", Unit: "MiB/s", Value: r.Ceilings.SHA256MiBs},
-		{Name: "ceiling durable write", Unit: "MiB/s", Value: r.Ceilings.DurableWriteMiBs},
-		{Name: "ceiling loopback tcp", Unit: "MiB/s", Value: r.Ceilings.LoopbackTCPMiBs},
+		{Name: "ceiling sha256 (1 core)", Unit: "MiB/s", Value: r.Ceilings.SHA256MiBs, Ceiling: true},
+		{Name: "ceiling durable write", Unit: "MiB/s", Value: r.Ceilings.DurableWriteMiBs, Ceiling: true},
+		{Name: "ceiling loopback tcp", Unit: "MiB/s", Value: r.Ceilings.LoopbackTCPMiBs, Ceiling: true},
 		{Name: "blob push monolithic", Unit: "MiB/s", Value: r.BlobPushMonolithic.MiBs},
 		{Name: "blob push chunked", Unit: "MiB/s", Value: r.BlobPushChunked.MiBs},
 		{Name: "blob pull", Unit: "MiB/s", Value: r.BlobPull.MiBs},
@@ -185,6 +188,7 @@ func WriteComparison(w io.Writer, groups []Group) error {
 	}
 	var names []string
 	units := map[string]string{}
+	ceiling := map[string]bool{}
 	values := map[string]map[string][]float64{} // metric → label → values
 	for _, g := range groups {
 		for _, r := range g.Reports {
@@ -192,6 +196,7 @@ func WriteComparison(w io.Writer, groups []Group) error {
 				if _, ok := values[m.Name]; !ok {
 					names = append(names, m.Name)
 					units[m.Name] = m.Unit
+					ceiling[m.Name] = m.Ceiling
 					values[m.Name] = map[string][]float64{}
 				}
 				values[m.Name][g.Label] = append(values[m.Name][g.Label], m.Value)
@@ -224,7 +229,7 @@ func WriteComparison(w io.Writer, groups []Group) error {
 			meds[i] = Median(vs)
 			fmt.Fprintf(&b, " %14.1f", meds[i])
 		}
-		if len(groups) == 2 && meds[1] != 0 {
+		if len(groups) == 2 && meds[1] != 0 && !ceiling[n] {
 			fmt.Fprintf(&b, " %7.2f×", meds[0]/meds[1])
 		}
 		b.WriteString("\n")
