@@ -12,7 +12,7 @@ import (
 // with crane, checking digests against the registry's own answers.
 func TestCrane(t *testing.T) {
 	eachTarget(t, false, func(t *testing.T, host string) {
-		crane := func(args ...string) string {
+		crane := func(t *testing.T, args ...string) string {
 			t.Helper()
 			return strings.TrimSpace(run(t, nil, "crane", append([]string{"--insecure"}, args...)...))
 		}
@@ -22,19 +22,19 @@ func TestCrane(t *testing.T) {
 			want := digestOf(t, img)
 			dir := writeLayout(t, filepath.Join(t.TempDir(), "src"), map[string]v1.Image{"v1": img}, nil)
 
-			crane("push", dir, host+"/crane/image:v1")
+			crane(t, "push", dir, host+"/crane/image:v1")
 			wantDigest(t, host, "crane/image", "v1", want)
-			if got := crane("digest", host+"/crane/image:v1"); got != want.String() {
+			if got := crane(t, "digest", host+"/crane/image:v1"); got != want.String() {
 				t.Errorf("crane digest = %s, want %s", got, want)
 			}
 
 			out := filepath.Join(t.TempDir(), "pulled")
-			crane("pull", "--format", "oci", host+"/crane/image:v1", out)
+			crane(t, "pull", "--format", "oci", host+"/crane/image:v1", out)
 			if got := layoutDigest(t, out, ""); got != want {
 				t.Errorf("pulled layout holds %s, want %s", got, want)
 			}
 
-			crane("copy", host+"/crane/image:v1", host+"/crane/copy/of/image:v2")
+			crane(t, "copy", host+"/crane/image:v1", host+"/crane/copy/of/image:v2")
 			wantDigest(t, host, "crane/copy/of/image", "v2", want)
 			wantDigest(t, host, "crane/copy/of/image", want.String(), want)
 
@@ -58,7 +58,7 @@ func TestCrane(t *testing.T) {
 			want := digestOf(t, idx)
 			dir := writeLayout(t, filepath.Join(t.TempDir(), "src"), nil, map[string]v1.ImageIndex{"v1": idx})
 
-			crane("push", dir, host+"/crane/multi:v1")
+			crane(t, "push", dir, host+"/crane/multi:v1")
 			wantDigest(t, host, "crane/multi", "v1", want)
 			im, err := idx.IndexManifest()
 			if err != nil {
@@ -66,25 +66,25 @@ func TestCrane(t *testing.T) {
 			}
 			for _, d := range im.Manifests {
 				wantDigest(t, host, "crane/multi", d.Digest.String(), d.Digest)
-				got := crane("digest", "--platform", "linux/"+d.Platform.Architecture, host+"/crane/multi:v1")
+				got := crane(t, "digest", "--platform", "linux/"+d.Platform.Architecture, host+"/crane/multi:v1")
 				if got != d.Digest.String() {
 					t.Errorf("crane digest --platform linux/%s = %s, want %s", d.Platform.Architecture, got, d.Digest)
 				}
 			}
 
-			crane("copy", host+"/crane/multi:v1", host+"/crane/multi-copy:v1")
+			crane(t, "copy", host+"/crane/multi:v1", host+"/crane/multi-copy:v1")
 			wantDigest(t, host, "crane/multi-copy", "v1", want)
 			for _, d := range im.Manifests {
 				wantDigest(t, host, "crane/multi-copy", d.Digest.String(), d.Digest)
 			}
 
 			out := filepath.Join(t.TempDir(), "pulled")
-			crane("pull", "--format", "oci", host+"/crane/multi-copy:v1", out)
+			crane(t, "pull", "--format", "oci", host+"/crane/multi-copy:v1", out)
 			if got := layoutDigest(t, out, ""); got != want {
 				t.Errorf("pulled layout holds %s, want %s", got, want)
 			}
 
-			tags := crane("ls", host+"/crane/multi-copy")
+			tags := crane(t, "ls", host+"/crane/multi-copy")
 			if tags != "v1" {
 				t.Errorf("crane ls = %q, want v1", tags)
 			}

@@ -14,11 +14,11 @@ import (
 
 // regctlFor returns a runner for regctl with its own configuration (HOME)
 // in which host is plain HTTP.
-func regctlFor(t *testing.T, host string) func(args ...string) string {
+func regctlFor(t *testing.T, host string) func(t *testing.T, args ...string) string {
 	t.Helper()
 	env := []string{"HOME=" + t.TempDir()}
 	run(t, env, "regctl", "registry", "set", "--tls", "disabled", host)
-	return func(args ...string) string {
+	return func(t *testing.T, args ...string) string {
 		t.Helper()
 		return run(t, env, "regctl", args...)
 	}
@@ -41,13 +41,13 @@ func TestRegctl(t *testing.T) {
 		}{{"Image", "v1", digestOf(t, img)}, {"Index", "multi", digestOf(t, idx)}} {
 			t.Run("OCIDirRoundTrip/"+tc.name, func(t *testing.T) {
 				ref := host + "/regctl/" + strings.ToLower(tc.name) + ":" + tc.tag
-				regctl("image", "copy", "ocidir://"+src+":"+tc.tag, ref)
+				regctl(t, "image", "copy", "ocidir://"+src+":"+tc.tag, ref)
 				wantDigest(t, host, "regctl/"+strings.ToLower(tc.name), tc.tag, tc.want)
-				if got := strings.TrimSpace(regctl("image", "digest", ref)); got != tc.want.String() {
+				if got := strings.TrimSpace(regctl(t, "image", "digest", ref)); got != tc.want.String() {
 					t.Errorf("regctl image digest = %s, want %s", got, tc.want)
 				}
 				out := filepath.Join(t.TempDir(), "out")
-				regctl("image", "copy", ref, "ocidir://"+out+":"+tc.tag)
+				regctl(t, "image", "copy", ref, "ocidir://"+out+":"+tc.tag)
 				if got := layoutDigest(t, out, tc.tag); got != tc.want {
 					t.Errorf("layout copied back holds %s, want %s", got, tc.want)
 				}
@@ -61,8 +61,8 @@ func TestRegctl(t *testing.T) {
 				t.Fatal(err)
 			}
 			ref := host + "/regctl/artifact:v1"
-			regctl("artifact", "put", "--artifact-type", "application/vnd.berth.test", "-f", file, ref)
-			if got := regctl("artifact", "get", ref); got != string(payload) {
+			regctl(t, "artifact", "put", "--artifact-type", "application/vnd.berth.test", "-f", file, ref)
+			if got := regctl(t, "artifact", "get", ref); got != string(payload) {
 				t.Errorf("artifact get = %q, want %q", got, payload)
 			}
 			raw, _ := registryManifest(t, host, "regctl/artifact", "v1")
@@ -76,7 +76,7 @@ func TestRegctl(t *testing.T) {
 				t.Errorf("stored manifest artifactType %q", m.ArtifactType)
 			}
 			got, _, _ := v1.SHA256(strings.NewReader(string(raw)))
-			if d := strings.TrimSpace(regctl("image", "digest", ref)); d != got.String() {
+			if d := strings.TrimSpace(regctl(t, "image", "digest", ref)); d != got.String() {
 				t.Errorf("regctl image digest = %s, registry serves %s", d, got)
 			}
 		})
@@ -93,17 +93,17 @@ func TestRegctlReferrers(t *testing.T) {
 		want := digestOf(t, img)
 		src := writeLayout(t, filepath.Join(t.TempDir(), "src"), map[string]v1.Image{"v1": img}, nil)
 		subject := host + "/regctl/signed:v1"
-		regctl("image", "copy", "ocidir://"+src+":v1", subject)
+		regctl(t, "image", "copy", "ocidir://"+src+":v1", subject)
 
 		sbom := []byte(`{"spdxVersion":"SPDX-2.3","name":"berth-test"}`)
 		file := filepath.Join(t.TempDir(), "sbom.json")
 		if err := os.WriteFile(file, sbom, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		regctl("artifact", "put", "--artifact-type", "application/spdx+json", "-f", file,
+		regctl(t, "artifact", "put", "--artifact-type", "application/spdx+json", "-f", file,
 			"--annotation", "org.example.kind=sbom", "--subject", subject)
 
-		got := regctl("artifact", "get", "--subject", subject, "--filter-artifact-type", "application/spdx+json")
+		got := regctl(t, "artifact", "get", "--subject", subject, "--filter-artifact-type", "application/spdx+json")
 		if got != string(sbom) {
 			t.Errorf("artifact get --subject = %q, want %q", got, sbom)
 		}
@@ -112,7 +112,7 @@ func TestRegctlReferrers(t *testing.T) {
 		if len(refs) != 1 || refs[0].ArtifactType != "application/spdx+json" || refs[0].Annotations["org.example.kind"] != "sbom" {
 			t.Fatalf("referrers API lists %+v, want the one SBOM", refs)
 		}
-		listed := strings.Fields(regctl("artifact", "list", subject, "--format", `{{range .Descriptors}}{{println .Digest}}{{end}}`))
+		listed := strings.Fields(regctl(t, "artifact", "list", subject, "--format", `{{range .Descriptors}}{{println .Digest}}{{end}}`))
 		if !slices.Equal(listed, []string{refs[0].Digest.String()}) {
 			t.Errorf("regctl artifact list = %q, want [%s]", listed, refs[0].Digest)
 		}
@@ -123,7 +123,7 @@ func TestRegctlReferrers(t *testing.T) {
 			}
 		}
 
-		regctl("image", "copy", "--referrers", subject, host+"/regctl/signed-copy:v1")
+		regctl(t, "image", "copy", "--referrers", subject, host+"/regctl/signed-copy:v1")
 		wantDigest(t, host, "regctl/signed-copy", "v1", want)
 		copied := referrersOf(t, host, "regctl/signed-copy", want.String())
 		if len(copied) != 1 || copied[0].Digest != refs[0].Digest {
