@@ -154,7 +154,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	if r.Server != nil {
 		rows = append(rows, row{name: "server, whole run", srv: r.Server})
 	}
-	fmt.Fprintf(&b, "%-24s %16s %11s %11s %7s %12s %15s\n", "phase", "throughput", "p50", "p99", "digest", "server cpu", "server peak rss")
+	fmt.Fprintf(&b, "%-24s %16s %11s %11s %7s %12s %17s\n", "phase", "throughput", "p50", "p99", "digest", "server cpu", "server peak rss")
 	for _, x := range rows {
 		d, cpu, rss := "", "", ""
 		if x.hasD {
@@ -167,7 +167,7 @@ func WriteTable(w io.Writer, r *Report) error {
 			cpu = fmt.Sprintf("%.2f s", x.srv.CPUSeconds)
 			rss = fmt.Sprintf("%.1f MiB", float64(x.srv.PeakRSSBytes)/(1<<20))
 		}
-		line := fmt.Sprintf("%-24s %16s %11s %11s %7s %12s %15s", x.name, x.rate, x.p50, x.p99, d, cpu, rss)
+		line := fmt.Sprintf("%-24s %16s %11s %11s %7s %12s %17s", x.name, x.rate, x.p50, x.p99, d, cpu, rss)
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
