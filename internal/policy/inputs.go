@@ -219,6 +219,9 @@ func (in *Inputs) Parse(file string, data []byte) []Problem {
 	}
 	idx := 0
 	for _, d := range docs {
+		if d.from < d.to && data[d.from] == '\n' {
+			d.from++ // a document starts on the line after its separator
+		}
 		body := data[d.from:d.to]
 		if len(bytes.TrimSpace(stripComments(body))) == 0 {
 			continue
