@@ -7,6 +7,8 @@ package clients_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -212,6 +214,15 @@ func digestOf(t *testing.T, d interface{ Digest() (v1.Hash, error) }) v1.Hash {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// randomTag returns a fresh name component.
+func randomTag() string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 // refName is the annotation OCI layouts use for a tag.
