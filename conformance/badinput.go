@@ -91,6 +91,21 @@ func (s *suite) badInput(t *testing.T) {
 		wantError(t, r, http.StatusBadRequest, "DIGEST_INVALID", "UNSUPPORTED")
 	})
 
+	t.Run("Manifest/ReferenceNeitherTagNorDigest", func(t *testing.T) {
+		const ref = "sha256:baddigeststring"
+		r := s.putManifest(t, repo, ref, good.Manifest)
+		if s.cfg.Features.NoNameErrors && r.Status == http.StatusNotFound {
+			return
+		}
+		wantError(t, r, http.StatusBadRequest, "DIGEST_INVALID", "TAG_INVALID")
+		g := s.do(t, http.MethodGet, s.manifestURL(repo, ref), nil, "Accept", acceptAll)
+		if g.Status == http.StatusNotFound {
+			wantEnvelope(t, g, "MANIFEST_UNKNOWN")
+		} else {
+			wantError(t, g, http.StatusBadRequest, "DIGEST_INVALID", "TAG_INVALID")
+		}
+	})
+
 	t.Run("Manifest/TooLarge", func(t *testing.T) {
 		big := bigManifest(t, good.Config, 4<<20+1024)
 		req, err := http.NewRequest(http.MethodPut, s.manifestURL(repo, "target"), strings.NewReader(string(big.Data)))
@@ -133,6 +148,30 @@ func (s *suite) badInput(t *testing.T) {
 		loc := s.startUpload(t, repo)
 		r := s.do(t, http.MethodPut, s.resolve(t, loc, "digest", claimed.Digest), b.Data,
 			"Content-Type", "application/octet-stream")
+		wantError(t, r, http.StatusBadRequest, "DIGEST_INVALID")
+		s.wantNoBlob(t, repo, claimed.Digest)
+		s.wantNoBlob(t, repo, b.Digest)
+	})
+
+	t.Run("Blob/DigestMismatchChunked", func(t *testing.T) {
+		b, claimed := randomBlob(2000), randomBlob(2000)
+		loc := s.startUpload(t, repo)
+		r := s.do(t, http.MethodPatch, loc, b.Data[:1000], "Content-Type", "application/octet-stream",
+			"Content-Range", "0-999")
+		mustStatus(t, r, http.StatusAccepted)
+		r = s.do(t, http.MethodPut, s.resolve(t, r.Header.Get("Location"), "digest", claimed.Digest), b.Data[1000:],
+			"Content-Type", "application/octet-stream", "Content-Range", "1000-1999")
+		wantError(t, r, http.StatusBadRequest, "DIGEST_INVALID")
+		s.wantNoBlob(t, repo, claimed.Digest)
+		s.wantNoBlob(t, repo, b.Digest)
+	})
+
+	t.Run("Blob/DigestMismatchStreamed", func(t *testing.T) {
+		b, claimed := randomBlob(3000), randomBlob(3000)
+		loc := s.startUpload(t, repo)
+		r := s.stream(t, http.MethodPatch, loc, b.Data, "Content-Type", "application/octet-stream")
+		mustStatus(t, r, http.StatusAccepted)
+		r = s.do(t, http.MethodPut, s.resolve(t, r.Header.Get("Location"), "digest", claimed.Digest), nil)
 		wantError(t, r, http.StatusBadRequest, "DIGEST_INVALID")
 		s.wantNoBlob(t, repo, claimed.Digest)
 		s.wantNoBlob(t, repo, b.Digest)

@@ -233,6 +233,10 @@ func (s *suite) blobPull(t *testing.T) {
 			wantHeader(t, r, "Content-Length", strconv.Itoa(tc.to-tc.from+1))
 		})
 	}
+	t.Run("Range/Reversed", func(t *testing.T) {
+		r := s.do(t, http.MethodGet, s.blobURL(repo, b.Digest), nil, "Range", "bytes=500-0")
+		wantStatus(t, r, http.StatusRequestedRangeNotSatisfiable)
+	})
 	t.Run("Range/Unsatisfiable", func(t *testing.T) {
 		r := s.do(t, http.MethodGet, s.blobURL(repo, b.Digest), nil, "Range", "bytes=1000-1010")
 		wantStatus(t, r, http.StatusRequestedRangeNotSatisfiable)

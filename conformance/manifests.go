@@ -168,6 +168,17 @@ func (s *suite) manifests(t *testing.T) {
 		pushAndPull(t, "data", newBlob(m, mtOCIManifest))
 	})
 
+	t.Run("UnknownFields", func(t *testing.T) {
+		// Fields the registry does not know are the client's business:
+		// accepted and served back untouched.
+		cfg := newBlob([]byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"x-custom":{"k":[1,2]}}`), mtOCIConfig)
+		s.pushBlob(t, repo, cfg)
+		m := []byte(fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"x-custom":"`+randomHex(8)+`",`+
+			`"config":{"mediaType":%q,"digest":%q,"size":%d,"x-extra":true},"layers":[],"annotations":{"a":"b"}}`,
+			mtOCIManifest, mtOCIConfig, cfg.Digest, len(cfg.Data)))
+		pushAndPull(t, "unknown-fields", newBlob(m, mtOCIManifest))
+	})
+
 	t.Run("RetagMovesTag", func(t *testing.T) {
 		a, b := newImage(t, false, 30), newImage(t, false, 31)
 		s.pushImage(t, repo, "moving", a)
