@@ -308,7 +308,7 @@ func InstallConfigSnippet(ms []MirrorSource, digestSources bool) string {
 	if digestSources {
 		key = "imageDigestSources"
 	}
-	out, _ := yaml.Marshal(map[string]any{key: ms})
+	out, _ := yaml.Marshal(map[string]any{key: normalize(ms)})
 	return string(out)
 }
 
@@ -356,34 +356,43 @@ func ImageContentSourcePolicies(name string, ms []MirrorSource) ([]byte, error) 
 
 func splitObjects(name string, ms []MirrorSource, build func(string, []MirrorSource) any) ([]byte, error) {
 	ms = normalize(ms)
-	var docs [][]byte
-	render := func(part []MirrorSource) ([]byte, error) {
-		return yaml.Marshal(build(fmt.Sprintf("%s-%d", name, len(docs)), part))
+	render := func(i int, part []MirrorSource) ([]byte, error) {
+		return yaml.Marshal(build(fmt.Sprintf("%s-%d", name, i), part))
 	}
+	// Sizes add up: each entry costs its own rendering, indented two
+	// spaces deeper under spec, on top of the empty object.
+	empty, err := render(0, nil)
+	if err != nil {
+		return nil, err
+	}
+	const margin = 1024
+	var parts [][]MirrorSource
 	var part []MirrorSource
-	var last []byte
+	size := len(empty) + 32 // digits in the name
 	for _, m := range ms {
-		next := append(append([]MirrorSource(nil), part...), m)
-		out, err := render(next)
+		one, err := yaml.Marshal([]MirrorSource{m})
 		if err != nil {
 			return nil, err
 		}
-		if len(out) > MaxObjectBytes && len(part) > 0 {
-			docs = append(docs, last)
-			part = []MirrorSource{m}
-			if last, err = render(part); err != nil {
-				return nil, err
-			}
-			continue
+		cost := len(one) + 2*bytes.Count(one, []byte("\n"))
+		if len(part) > 0 && size+cost > MaxObjectBytes-margin {
+			parts = append(parts, part)
+			part, size = nil, len(empty)+32
 		}
-		part, last = next, out
+		part = append(part, m)
+		size += cost
 	}
-	if len(part) > 0 || len(docs) == 0 {
-		out, err := render(part)
-		if err != nil {
+	if len(part) > 0 || len(parts) == 0 {
+		parts = append(parts, part)
+	}
+	docs := make([][]byte, len(parts))
+	for i, p := range parts {
+		if docs[i], err = render(i, p); err != nil {
 			return nil, err
 		}
-		docs = append(docs, out)
+		if len(docs[i]) > MaxObjectBytes {
+			return nil, fmt.Errorf("%s-%d: one object is %d bytes, over the %d limit", name, i, len(docs[i]), MaxObjectBytes)
+		}
 	}
 	return bytes.Join(docs, []byte("---\n")), nil
 }

@@ -446,3 +446,42 @@ func fileLayer(files map[string][]byte) (v1.Layer, error) {
 func FileLayer(files map[string][]byte) (v1.Layer, error) { return fileLayer(files) }
 
 func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// HeadDigest returns the digest ref (host/repo:tag or @digest) resolves to.
+func HeadDigest(ref string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	d, err := remote.Head(r)
+	if err != nil {
+		return "", err
+	}
+	return d.Digest.String(), nil
+}
+
+// PushImage pushes a small single-platform image with one layer per seed to
+// ref and returns its digest.
+func PushImage(ref string, seeds ...uint64) (string, error) {
+	var layers []v1.Layer
+	for _, s := range seeds {
+		l, err := Layer(s, 4<<10)
+		if err != nil {
+			return "", err
+		}
+		layers = append(layers, l)
+	}
+	img, err := Image(layers, "amd64", nil)
+	if err != nil {
+		return "", err
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(r, img); err != nil {
+		return "", err
+	}
+	d, err := img.Digest()
+	return d.String(), err
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-registry/berth/internal/mirror/mirrortest"
+)
+
+// runBerth runs the command tree in-process.
+func runMirrorCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	err = root.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func mustDigest(t *testing.T, ref string) string {
+	t.Helper()
+	d, err := mirrortest.HeadDigest(ref)
+	if err != nil {
+		t.Fatalf("%s: %v", ref, err)
+	}
+	return d
+}
+
+func TestMirrorImageCommand(t *testing.T) {
+	src := mirrortest.StartRegistry(t)
+	dst := mirrortest.StartRegistry(t)
+	d1, err := mirrortest.PushImage(src+"/app/one:v1", 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := mirrortest.PushImage(src+"/app/two:v2", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	mapping := filepath.Join(dir, "map.txt")
+	os.WriteFile(mapping, []byte("# two images\n"+src+"/app/one:v1 "+dst+"/m/one\n"+src+"/app/two@"+d2+"="+dst+"/m/two:pinned\n"), 0o644)
+	report := filepath.Join(dir, "report.json")
+
+	tests := []struct {
+		name  string
+		args  []string
+		check map[string]string // destination ref → digest
+	}{
+		{"pair", []string{"mirror", "image", src + "/app/one:v1", dst + "/pair/one", "--progress", "none"}, map[string]string{dst + "/pair/one:v1": d1}},
+		{"mapping file with report", []string{"mirror", "image", "-f", mapping, "--report", report, "--progress", "lines"}, map[string]string{dst + "/m/one:v1": d1, dst + "/m/two:pinned": d2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, err := runMirrorCLI(t, tc.args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, errOut)
+			}
+			for ref, want := range tc.check {
+				if got := mustDigest(t, ref); got != want {
+					t.Errorf("%s: %s, want %s", ref, got, want)
+				}
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout does not list %s:\n%s", want, out)
+				}
+			}
+			if !strings.Contains(errOut, "mirror: ") || !strings.Contains(errOut, "MiB/s") {
+				t.Errorf("no summary on stderr:\n%s", errOut)
+			}
+		})
+	}
+	var rep struct {
+		Images  int
+		Failed  int
+		Results []struct {
+			Source, Destination, Digest string
+		}
+	}
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Images != 2 || rep.Failed != 0 || len(rep.Results) != 2 || rep.Results[1].Digest != d2 {
+		t.Errorf("report: %s", raw)
+	}
+}
+
+func TestMirrorImageFailureExitCode(t *testing.T) {
+	src := mirrortest.StartRegistry(t)
+	dst := mirrortest.StartRegistry(t)
+	if _, err := mirrortest.PushImage(src+"/app/ok:v1", 9); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	mapping := filepath.Join(dir, "map.txt")
+	os.WriteFile(mapping, []byte(src+"/app/ok:v1 "+dst+"/ok\n"+src+"/app/gone:v1 "+dst+"/gone\n"), 0o644)
+	_, _, err := runMirrorCLI(t, "mirror", "image", "-f", mapping, "--progress", "none", "--retries", "1")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitImagesFailed {
+		t.Fatalf("err = %v, want exit status %d", err, exitImagesFailed)
+	}
+	if !strings.Contains(err.Error(), "app/gone:v1") || strings.Contains(err.Error(), "app/ok:v1 ->") {
+		t.Errorf("error should list exactly the failed image: %v", err)
+	}
+}
+
+func TestMirrorUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.txt")
+	os.WriteFile(bad, []byte("just-one-field\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mirror", "image", "a"}, "want SRC DST"},
+		{[]string{"mirror", "image", "-f", bad}, "bad.txt:1"},
+		{[]string{"mirror", "image", "--to-dir", dir, "--from-dir", dir, "x"}, "exclude each other"},
+		{[]string{"mirror", "image", "a/b:1", "c/d", "--platform", "linux"}, "os/arch"},
+		{[]string{"mirror", "release", "--from", "a/b:1"}, "--to"},
+		{[]string{"mirror", "release", "--to", "a/b"}, "--from"},
+		{[]string{"mirror", "image", "a/b:1", "c/d", "--authfile", filepath.Join(dir, "missing.json")}, "--authfile"},
+	} {
+		_, _, err := runMirrorCLI(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestMirrorReleaseCommand(t *testing.T) {
+	src := mirrortest.StartRegistry(t)
+	dst := mirrortest.StartRegistry(t)
+	other := mirrortest.StartRegistry(t)
+	rel, err := mirrortest.PushRelease(context.Background(), src, mirrortest.ReleaseSpec{Version: "4.18.3", Components: 6, MultiArchEvery: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+
+	t.Run("dry-run copies nothing", func(t *testing.T) {
+		out, _, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", dst+"/ocp/release", "--dry-run")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(out, " "+dst+"/ocp/release:4.18.3-x86_64"); n != 7 {
+			t.Errorf("plan lists %d destinations, want 7:\n%s", n, out)
+		}
+		if !strings.Contains(out, "imageContentSources:") {
+			t.Errorf("no install-config snippet:\n%s", out)
+		}
+		if _, err := mirrortest.HeadDigest(dst + "/ocp/release:4.18.3-x86_64"); err == nil {
+			t.Error("--dry-run copied the release image")
+		}
+	})
+
+	check := func(t *testing.T, repo string) {
+		t.Helper()
+		if got := mustDigest(t, repo+":4.18.3-x86_64"); got != rel.Digest {
+			t.Errorf("release image %s, want %s", got, rel.Digest)
+		}
+		for _, c := range rel.Components {
+			if got := mustDigest(t, repo+":4.18.3-x86_64-"+c.Name); got != c.Digest {
+				t.Errorf("%s: %s, want %s", c.Name, got, c.Digest)
+			}
+		}
+	}
+
+	t.Run("registry to registry", func(t *testing.T) {
+		mdir := filepath.Join(work, "manifests")
+		out, errOut, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", dst+"/ocp/release", "--manifests-dir", mdir, "--progress", "none")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, errOut)
+		}
+		check(t, dst+"/ocp/release")
+		for _, s := range []string{"imageContentSources:", "source: " + src + "/openshift-release-dev/ocp-v4.0-art-dev", "- " + dst + "/ocp/release"} {
+			if !strings.Contains(out, s) {
+				t.Errorf("stdout lacks %q:\n%s", s, out)
+			}
+		}
+		idms, err := os.ReadFile(filepath.Join(mdir, "idms.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(idms), "kind: ImageDigestMirrorSet") || !strings.Contains(string(idms), "source: "+src+"/openshift-release-dev/ocp-release") {
+			t.Errorf("idms.yaml:\n%s", idms)
+		}
+		if _, err := os.Stat(filepath.Join(mdir, "icsp.yaml")); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("through a directory", func(t *testing.T) {
+		dir := filepath.Join(work, "usb")
+		if _, errOut, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", "mirror.invalid/ocp/release", "--to-dir", dir, "--progress", "none"); err != nil {
+			t.Fatalf("%v\n%s", err, errOut)
+		}
+		out, errOut, err := runMirrorCLI(t, "mirror", "release", "--from-dir", dir, "--to", other+"/disconnected/release", "--progress", "none")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, errOut)
+		}
+		check(t, other+"/disconnected/release")
+		if !strings.Contains(out, "source: "+src+"/openshift-release-dev/ocp-release") || !strings.Contains(out, other+"/disconnected/release") {
+			t.Errorf("from-dir output does not map the original sources to the new mirror:\n%s", out)
+		}
+	})
+}
