@@ -13,6 +13,21 @@ func (s *suite) apiBase(t *testing.T) {
 		mustStatus(t, r, http.StatusOK)
 		wantHeader(t, r, "Docker-Distribution-API-Version", "registry/2.0")
 	})
+	t.Run("MethodNotAllowed", func(t *testing.T) {
+		repo := s.repo("methods")
+		for _, tc := range []struct{ method, path string }{
+			{http.MethodPatch, "/v2/" + repo + "/manifests/latest"},
+			{http.MethodPost, "/v2/" + repo + "/tags/list"},
+			{http.MethodPut, "/v2/" + repo + "/blobs/" + randomBlob(1).Digest},
+		} {
+			r := s.do(t, tc.method, s.u(tc.path), nil)
+			if s.cfg.Features.NoMethodNotAllowedError {
+				wantStatus(t, r, http.StatusMethodNotAllowed)
+				continue
+			}
+			wantError(t, r, http.StatusMethodNotAllowed, "UNSUPPORTED")
+		}
+	})
 }
 
 func (s *suite) blobPush(t *testing.T) {

@@ -86,6 +86,9 @@ type Features struct {
 	// truncated PATCH keeps the bytes that did arrive. The suite then still
 	// requires that no blob appears.
 	NoTruncatedBodyError bool
+	// NoMethodNotAllowedError: a method a route does not serve is answered
+	// 405 without an OCI error body (instead of UNSUPPORTED).
+	NoMethodNotAllowedError bool
 	// NoChunkLengthCheck: a PATCH whose Content-Range disagrees with the
 	// length of its body is accepted as long as the start is in order.
 	NoChunkLengthCheck bool
