@@ -151,7 +151,39 @@ func MultiArch(imgs map[string]v1.Image) v1.ImageIndex {
 			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}},
 		})
 	}
-	return idx
+	// go-containerregistry sets artifactType on image entries, which
+	// skopeo then insists on rewriting; real indexes do not carry it.
+	im, err := idx.IndexManifest()
+	if err != nil {
+		panic(err)
+	}
+	im = im.DeepCopy()
+	for i := range im.Manifests {
+		im.Manifests[i].ArtifactType = ""
+	}
+	raw, err := json.Marshal(im)
+	if err != nil {
+		panic(err)
+	}
+	return &plainIndex{inner: idx, raw: raw, im: im}
+}
+
+// plainIndex is an index with its entries' artifactType removed.
+type plainIndex struct {
+	inner v1.ImageIndex
+	raw   []byte
+	im    *v1.IndexManifest
+}
+
+func (p *plainIndex) MediaType() (types.MediaType, error)         { return types.OCIImageIndex, nil }
+func (p *plainIndex) Image(h v1.Hash) (v1.Image, error)           { return p.inner.Image(h) }
+func (p *plainIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) { return p.inner.ImageIndex(h) }
+func (p *plainIndex) RawManifest() ([]byte, error)                { return p.raw, nil }
+func (p *plainIndex) IndexManifest() (*v1.IndexManifest, error)   { return p.im, nil }
+func (p *plainIndex) Size() (int64, error)                        { return int64(len(p.raw)), nil }
+func (p *plainIndex) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(p.raw))
+	return h, err
 }
 
 func sortedKeys[V any](m map[string]V) []string {
