@@ -113,26 +113,24 @@ the line the document starts on, and the field. The exit code is 1 when there
 is any problem.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inputs, err := loadPolicyInputs(args, in.releaseImage)
+			inputs, problems, err := readPolicyInputs(args, in.releaseImage)
 			if err != nil {
-				var ve *policy.ValidationError
-				if errors.As(err, &ve) {
-					for _, p := range ve.Problems {
-						fmt.Fprintln(cmd.OutOrStdout(), p.String())
-					}
-					return &exitError{code: 1, err: fmt.Errorf("%d problem(s) found", len(ve.Problems))}
-				}
 				return err
 			}
-			ps := policy.Validate(inputs)
-			for _, p := range ps {
+			// Parse problems and validation problems of the documents that did parse, together.
+			problems = append(problems, policy.Validate(inputs)...)
+			for _, p := range problems {
 				fmt.Fprintln(cmd.OutOrStdout(), p.String())
 			}
-			if len(ps) > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d problem(s) found", len(ps))}
+			if len(problems) > 0 {
+				return &exitError{code: 1, err: fmt.Errorf("%d problem(s) found", len(problems))}
 			}
-			if _, err := policy.Render(inputs, policy.StockBase()); err != nil {
+			r, err := policy.Render(inputs, policy.StockBase())
+			if err != nil {
 				return &exitError{code: 1, err: err}
+			}
+			for _, w := range r.Warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "ok")
 			return nil
@@ -177,9 +175,6 @@ given with -f.`,
 				inputs, err := loadPolicyInputs(from, "")
 				if err != nil {
 					return err
-				}
-				if ps := policy.Validate(inputs); len(ps) > 0 {
-					return &policy.ValidationError{Problems: ps}
 				}
 				t := policy.ImportTransport(importInsecure)
 				switch t {
@@ -237,27 +232,38 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // loadPolicyInputs reads every file (directories recursively) into Inputs;
-// parse problems from all files are reported together.
+// parse and validation problems from all files are reported together.
 func loadPolicyInputs(args []string, releaseImage string) (*policy.Inputs, error) {
+	in, problems, err := readPolicyInputs(args, releaseImage)
+	if err != nil {
+		return nil, err
+	}
+	problems = append(problems, policy.Validate(in)...)
+	if len(problems) > 0 {
+		return nil, &policy.ValidationError{Problems: problems}
+	}
+	return in, nil
+}
+
+// readPolicyInputs parses every file, returning the documents that parsed
+// and the problems of those that did not.
+func readPolicyInputs(args []string, releaseImage string) (*policy.Inputs, []policy.Problem, error) {
 	in := &policy.Inputs{ReleaseImage: releaseImage}
 	var problems []policy.Problem
 	for _, a := range args {
 		files, err := inputFiles(a)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			problems = append(problems, in.Parse(f, data)...)
 		}
 	}
-	if len(problems) > 0 {
-		return nil, &policy.ValidationError{Problems: problems}
-	}
-	return in, nil
+	return in, problems, nil
 }
 
 func inputFiles(arg string) ([]string, error) {

@@ -174,10 +174,10 @@ spec:
 		t.Fatalf("err = %v, want exit code 1", err)
 	}
 	for _, want := range []string{
-		"a.yaml: document 0 (line 1): spec.registrySources.blockedRegistries[0]: invalid entry for blocked registries \"\"",
+		"a.yaml: document 0 (line 6): spec.registrySources.blockedRegistries[0]: invalid entry for blocked registries \"\"",
 		"spec.registrySources.blockedRegistries[1]: invalid entry for blocked registries \"quay.io/ns/img:latest\"",
 		"spec.registrySources: Only one of blockedRegistries or allowedRegistries may be set",
-		"b.yaml: document 0 (line 1): spec.imageDigestMirrors[0].source: invalid format for source \"*.a.io/ns\"",
+		"b.yaml: document 0 (line 6): spec.imageDigestMirrors[0].source: invalid format for source \"*.a.io/ns\"",
 		"spec.imageDigestMirrors[0].mirrors[0]: invalid format for mirror \"*.b.io\"",
 		"spec.imageDigestMirrors[1].mirrorSourcePolicy: cannot set mirrorSourcePolicy: NeverContactSource if the source \"c.io\" is one of the mirrors",
 	} {

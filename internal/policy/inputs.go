@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -36,6 +37,10 @@ type Inputs struct {
 	ReleaseImage string
 	// Ignored lists documents of other kinds that were skipped.
 	Ignored []string
+
+	// docs keeps each parsed document's lines, so problems can point at the
+	// line of the offending value.
+	docs map[Origin][]string
 }
 
 // ObjectMeta is the part of metadata Berth reads; the rest is accepted and ignored.
@@ -228,6 +233,10 @@ func (in *Inputs) Parse(file string, data []byte) []Problem {
 		}
 		o := Origin{File: file, Doc: idx, Line: 1 + bytes.Count(data[:d.from], []byte("\n"))}
 		idx++
+		if in.docs == nil {
+			in.docs = map[Origin][]string{}
+		}
+		in.docs[o] = strings.Split(string(body), "\n")
 		problems = append(problems, in.parseDoc(o, body)...)
 	}
 	return problems
@@ -384,4 +393,36 @@ func cleanErr(err error) string {
 	s = strings.TrimPrefix(s, "error unmarshaling JSON: ")
 	s = strings.TrimPrefix(s, "while decoding JSON: ")
 	return s
+}
+
+var quotedRE = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+
+// locate moves a problem's line from its document's start to the first line
+// of the document that holds the offending (first quoted) value, when found.
+func (in *Inputs) locate(p Problem) Problem {
+	lines, ok := in.docs[p.Origin]
+	if !ok {
+		return p
+	}
+	m := quotedRE.FindStringSubmatch(p.Message)
+	if m == nil {
+		return p
+	}
+	v, err := strconv.Unquote(`"` + m[1] + `"`)
+	if err != nil {
+		return p
+	}
+	needles := []string{`"` + v + `"`, `'` + v + `'`}
+	if v != "" && strings.TrimSpace(v) == v {
+		needles = append(needles, v)
+	}
+	for _, n := range needles {
+		for i, l := range lines {
+			if strings.Contains(l, n) {
+				p.Origin.Line += i
+				return p
+			}
+		}
+	}
+	return p
 }

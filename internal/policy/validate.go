@@ -76,13 +76,19 @@ func Validate(in *Inputs) []Problem {
 	}
 	ps = append(ps, validateMirrorSets(in)...)
 	ps = append(ps, validateCAs(in)...)
-	// Report in input order: file, then document.
+	for i := range ps {
+		ps[i] = in.locate(ps[i])
+	}
+	// Report in input order: file, then document, then line.
 	sort.SliceStable(ps, func(i, j int) bool {
 		a, b := ps[i].Origin, ps[j].Origin
 		if a.File != b.File {
 			return a.File < b.File
 		}
-		return a.Doc < b.Doc
+		if a.Doc != b.Doc {
+			return a.Doc < b.Doc
+		}
+		return a.Line < b.Line
 	})
 	return ps
 }
