@@ -112,6 +112,7 @@ func Run(t *testing.T, cfg Config) {
 	t.Run("Referrers", s.referrers)
 	t.Run("Delete", s.delete)
 	t.Run("BadInput", s.badInput)
+	t.Run("Concurrency", s.concurrency)
 }
 
 type suite struct {

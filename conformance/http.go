@@ -101,16 +101,41 @@ func (s *suite) stream(t *testing.T, method, target string, body []byte, kv ...s
 
 func (s *suite) send(t *testing.T, req *http.Request) response {
 	t.Helper()
+	r, err := s.roundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// try is do for goroutines: it reports failures instead of stopping the
+// test.
+func (s *suite) try(method, target string, body []byte, kv ...string) (response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, target, rd)
+	if err != nil {
+		return response{}, err
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		req.Header.Set(kv[i], kv[i+1])
+	}
+	return s.roundTrip(req)
+}
+
+func (s *suite) roundTrip(req *http.Request) (response, error) {
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		return response{}, fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
+		return response{}, fmt.Errorf("%s %s: reading body: %w", req.Method, req.URL, err)
 	}
-	return response{Method: req.Method, URL: req.URL.String(), Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return response{Method: req.Method, URL: req.URL.String(), Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // raw writes a hand-made HTTP/1.1 request on its own connection: head is the
