@@ -396,7 +396,22 @@ func writeRootAtomically(root string, files map[string][]byte) (err error) {
 		return nil
 	}
 	// Swap both directories in one step; tmp then holds the old root and is removed.
-	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, root, unix.RENAME_EXCHANGE); err != nil {
+	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, root, unix.RENAME_EXCHANGE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// No atomic exchange on this filesystem: move the old root aside,
+		// move the new one in, and put the old one back if that fails.
+		old := tmp + ".old"
+		if err := os.Rename(root, old); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, root); err != nil {
+			os.Rename(old, root)
+			return err
+		}
+		tmp = old
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("swapping %s into place: %w", root, err)
 	}
 	return nil

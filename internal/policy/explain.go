@@ -84,6 +84,10 @@ type Explanation struct {
 	Blocked     bool          `json:"blocked"`
 	Policy      PolicyVerdict `json:"policy"`
 	Pullable    bool          `json:"pullable"`
+	// Result is "pullable", "blocked" (every source tried is blocked),
+	// "rejected" (by policy.json), or "error" (the runtime cannot even
+	// build the list of sources).
+	Result string `json:"result"`
 	Notes       []string      `json:"notes,omitempty"`
 }
 
@@ -123,7 +127,9 @@ func (n *NodeRegistries) pullSources(ref reference.Named) []PullSource {
 			skip = "tag-only mirror; the reference is by digest"
 		}
 		ps := n.rewrite(ref, r, m, true)
-		ps.Skipped = skip
+		if skip != "" {
+			ps.Skipped, ps.Err = skip, "" // the runtime skips it before rewriting
+		}
 		out = append(out, ps)
 	}
 	return append(out, n.rewrite(ref, r, Endpoint{Location: r.Location, Insecure: r.Insecure}, false))
@@ -242,6 +248,16 @@ func (n *Node) Explain(input string) (*Explanation, error) {
 	}
 	e.Blocked = tried >= 0 && usable == 0
 	e.Pullable = !e.Blocked && tried >= 0 && e.Policy.Allowed
+	switch {
+	case tried < 0:
+		e.Result = "error"
+	case e.Blocked:
+		e.Result = "blocked"
+	case !e.Policy.Allowed:
+		e.Result = "rejected"
+	default:
+		e.Result = "pullable"
+	}
 	if reference.Domain(ref) == "docker.io" && !strings.HasPrefix(input, "docker.io/") && !strings.HasPrefix(input, "index.docker.io/") {
 		e.Notes = append(e.Notes, fmt.Sprintf("%q is not fully qualified: explained as %s; the runtime may instead try the unqualified-search-registries %v", input, ref.String(), n.Registries.Search))
 	}
@@ -299,6 +315,8 @@ func (e *Explanation) String() string {
 	}
 	fmt.Fprintf(&b, "policy.json: %s by %s %v\n", e.Policy.Verdict, scope, e.Policy.Requirements)
 	switch {
+	case e.Result == "error":
+		b.WriteString("result: the runtime fails before pulling (a mirror location cannot be rewritten for this reference)\n")
 	case e.Blocked:
 		b.WriteString("result: refused — every source that would be tried is blocked\n")
 	case !e.Policy.Allowed:

@@ -189,14 +189,11 @@ func explainLine(t *testing.T, n *Node, ref string) string {
 		}
 		srcs = append(srcs, x)
 	}
-	verdict := "pull"
-	switch {
-	case e.Blocked:
-		verdict = "BLOCKED"
-	case !e.Policy.Allowed:
-		verdict = "POLICY-REJECT"
+	line := fmt.Sprintf("%s\n    %s | policy %s by %q | %s\n", ref, strings.Join(srcs, " -> "), e.Policy.Verdict, e.Policy.Scope, strings.ToUpper(e.Result))
+	for _, n := range e.Notes {
+		line += "    note: " + n + "\n"
 	}
-	return fmt.Sprintf("%s\n    %s | policy %s by %q | %s\n", ref, strings.Join(srcs, " -> "), e.Policy.Verdict, e.Policy.Scope, verdict)
+	return line
 }
 
 const testDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
