@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -98,6 +99,9 @@ func registriesConfAction(oldB, newB []byte) (NodeAction, []string) {
 	newC, err2 := ParseRegistriesConf("new", newB)
 	if err1 != nil || err2 != nil {
 		return ActionDrain, []string{"registries.conf could not be compared"}
+	}
+	if reflect.DeepEqual(oldC, newC) {
+		return ActionReload, []string{"re-encoded; no setting changed"}
 	}
 	var why []string
 	drain := func(format string, args ...any) { why = append(why, fmt.Sprintf(format, args...)) }
