@@ -248,6 +248,9 @@ type ReleaseSpec struct {
 	MultiArchEvery int
 	// Seed varies the content between payloads.
 	Seed uint64
+	// TagComponents also tags each component with its name in
+	// ComponentRepo, so tools that copy "all tags" see the payload.
+	TagComponents bool
 }
 
 // Component is one component of a synthetic release.
@@ -377,6 +380,15 @@ func PushRelease(ctx context.Context, host string, spec ReleaseSpec) (*Release, 
 					return err
 				}
 				if err := remote.Write(compRepo.Digest(d.String()), img, remote.WithContext(gctx)); err != nil {
+					return err
+				}
+			}
+			if spec.TagComponents {
+				desc, err := remote.Get(compRepo.Digest(d.String()), remote.WithContext(gctx))
+				if err != nil {
+					return err
+				}
+				if err := remote.Tag(compRepo.Tag(c.Name), desc, remote.WithContext(gctx)); err != nil {
 					return err
 				}
 			}
