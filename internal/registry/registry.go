@@ -227,12 +227,17 @@ func (r *Registry) appendLocked(ctx context.Context, id string, size int64, body
 	delete(r.hashes, id) // one writer at a time owns the running hash
 	r.mu.Unlock()
 	src := body
+	var ah *asyncHasher
 	if uh != nil && uh.offset == size {
-		src = io.TeeReader(body, uh.h)
+		ah = newAsyncHasher(uh.h)
+		src = io.TeeReader(body, ah)
 	} else {
 		uh = nil
 	}
 	n, err := r.blobs.Append(ctx, id, src)
+	if ah != nil {
+		ah.Finish()
+	}
 	if err != nil {
 		// The append was rolled back; the hash (if any) is now ahead of the
 		// bytes, so it is dropped and recomputed from storage at the end.
