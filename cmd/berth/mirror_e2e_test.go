@@ -67,6 +67,7 @@ func TestMirrorDisconnectedStory(t *testing.T) {
 	}
 	for i, ref := range refs {
 		dir := filepath.Join(work, "pulled", strings.ReplaceAll(ref[strings.LastIndex(ref, "@")+1:], ":", "-"))
+		os.MkdirAll(filepath.Dir(dir), 0o755)
 		cmd := exec.Command(skopeo, "--registries-conf", conf, "--policy", pol, "copy", "--all", "--preserve-digests",
 			"--src-tls-verify=false", "docker://"+ref, "oci:"+dir+":pulled")
 		if b, err := cmd.CombinedOutput(); err != nil {
