@@ -42,6 +42,7 @@ type mirrorFlags struct {
 	progress       string
 	progressPeriod time.Duration
 	quiet          bool
+	since          string
 }
 
 func newMirrorCmd() *cobra.Command {
@@ -72,7 +73,7 @@ Disconnected workflow:
   berth mirror release --from-dir /media/usb --to mirror.example.com/ocp/release`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.authfile, "authfile", "", "credentials file (`auths` JSON as in a pull secret); searched before $REGISTRY_AUTH_FILE, podman's and docker's files")
+	pf.StringVar(&f.authfile, "authfile", "", "credentials FILE (auths JSON as in a pull secret); searched before $REGISTRY_AUTH_FILE, podman's and docker's files")
 	pf.BoolVar(&f.srcInsecure, "src-insecure", false, "allow plain HTTP and unverified TLS for source registries")
 	pf.BoolVar(&f.destInsecure, "dest-insecure", false, "allow plain HTTP and unverified TLS for destination registries")
 	pf.StringSliceVar(&f.caFiles, "ca-file", nil, "PEM file of extra CA certificates to trust (repeatable)")
@@ -87,7 +88,8 @@ Disconnected workflow:
 	pf.StringVar(&f.progress, "progress", "auto", "progress display: auto (bars on a terminal, lines otherwise), bars, lines or none")
 	pf.DurationVar(&f.progressPeriod, "progress-interval", 5*time.Second, "how often a progress line is printed when not on a terminal")
 	pf.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors and the final summary")
-	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f))
+	pf.StringVar(&f.since, "since", "", "with --to-dir: a state FILE written by berth mirror state on the receiving side; blobs it lists are not written (incremental transfer)")
+	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorStateCmd())
 	return cmd
 }
 
@@ -152,6 +154,9 @@ what is missing, checked by digest.`,
 			case toDir != "":
 				l, err := mirror.OpenLayout(toDir, true)
 				if err != nil {
+					return err
+				}
+				if err := f.applySince(l); err != nil {
 					return err
 				}
 				for _, a := range args {
@@ -246,6 +251,9 @@ destination and copies nothing.`,
 				if req.ToDir, err = mirror.OpenLayout(toDir, true); err != nil {
 					return err
 				}
+				if err := f.applySince(req.ToDir); err != nil {
+					return err
+				}
 			}
 			if fromDir != "" {
 				if req.FromDir, err = mirror.OpenLayout(fromDir, false); err != nil {
@@ -299,6 +307,57 @@ destination and copies nothing.`,
 	fl.BoolVar(&dryRun, "dry-run", false, "print every source and destination and the mirror configuration; copy nothing")
 	fl.StringVar(&manifestsDir, "manifests-dir", "", "directory for idms.yaml and icsp.yaml (default: --to-dir, else the current directory)")
 	fl.StringVar(&objName, "name", "", "metadata.name prefix of the generated objects (default release-<version>)")
+	return cmd
+}
+
+func (f *mirrorFlags) applySince(l *mirror.Layout) error {
+	if f.since == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(f.since)
+	if err != nil {
+		return fmt.Errorf("--since: %w", err)
+	}
+	var st mirror.State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("--since %s: not a state file from berth mirror state: %w", f.since, err)
+	}
+	l.AssumePresent(&st)
+	return nil
+}
+
+func newMirrorStateCmd() *cobra.Command {
+	var fromDir string
+	cmd := &cobra.Command{
+		Use:   "state --from-dir DIR",
+		Short: "Print, as JSON, every digest a directory holds, for --since on the sending side",
+		Long: `Print every blob and manifest digest an OCI image layout directory holds.
+
+Run it on the receiving side against the directories already imported (or
+kept), carry the output back, and give it to --since with --to-dir: the next
+directory then carries only what the receiver lacks. Nothing is sequenced: a
+lost directory only means the next state lists less and more is shipped.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if fromDir == "" || len(args) > 0 {
+				return errors.New("want: berth mirror state --from-dir DIR")
+			}
+			l, err := mirror.OpenLayout(fromDir, false)
+			if err != nil {
+				return err
+			}
+			st, err := l.State()
+			if err != nil {
+				return err
+			}
+			raw, err := json.MarshalIndent(st, "", "  ")
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&fromDir, "from-dir", "", "the OCI image layout directory to list")
 	return cmd
 }
 

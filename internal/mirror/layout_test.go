@@ -190,3 +190,75 @@ func blobExists(t *testing.T, host, repo, d string) bool {
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
 }
+
+// --since: the second directory carries only what the receiver lacks, and
+// pushing it completes every image at the receiver.
+func TestIncrementalSince(t *testing.T) {
+	src := mirrortest.StartRegistry(t)
+	dst := mirrortest.StartRegistry(t)
+	c := newClient(t)
+	toDir := func(rel *mirrortest.Release, dir string, since *mirror.State) *mirror.Layout {
+		l, err := mirror.OpenLayout(dir, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if since != nil {
+			l.AssumePresent(since)
+		}
+		var jobs []mirror.Job
+		for _, comp := range rel.Components {
+			j, err := c.DirJob(comp.Ref, l, "ocp/release:"+comp.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jobs = append(jobs, j)
+		}
+		if err := mirror.NewCopier(mirror.Options{}).Run(context.Background(), jobs).Err(); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	push := func(l *mirror.Layout) {
+		jobs, err := c.LayoutJobs(l, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := mirror.NewCopier(mirror.Options{}).Run(context.Background(), jobs).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := mirrortest.ReleaseSpec{Components: 6, MultiArchEvery: 4, Seed: 9}
+	v1rel, err := mirrortest.PushRelease(context.Background(), src, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := toDir(v1rel, t.TempDir(), nil)
+	push(first)
+	state, err := first.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Components, spec.Version = 9, "4.99.1"
+	v2rel, err := mirrortest.PushRelease(context.Background(), src, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := toDir(v2rel, t.TempDir(), state)
+	st2, _ := second.State()
+	for _, d := range st2.Blobs {
+		for _, old := range state.Blobs {
+			if d == old {
+				if _, isBlob := v1rel.Blobs[d]; isBlob {
+					t.Errorf("blob %s shipped again", d)
+				}
+			}
+		}
+	}
+	push(second)
+	for _, comp := range v2rel.Components {
+		if got := headDigest(t, dst+"/ocp/release:"+comp.Name); got.String() != comp.Digest {
+			t.Errorf("%s: %s, want %s", comp.Name, got, comp.Digest)
+		}
+	}
+	t.Logf("first directory %d files, second %d", len(state.Blobs), len(st2.Blobs))
+}
