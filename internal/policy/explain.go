@@ -87,8 +87,8 @@ type Explanation struct {
 	// Result is "pullable", "blocked" (every source tried is blocked),
 	// "rejected" (by policy.json), or "error" (the runtime cannot even
 	// build the list of sources).
-	Result string `json:"result"`
-	Notes       []string      `json:"notes,omitempty"`
+	Result string   `json:"result"`
+	Notes  []string `json:"notes,omitempty"`
 }
 
 // ParseImageRef parses an image reference as the runtime's docker transport

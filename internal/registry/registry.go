@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/oci"
@@ -529,4 +530,28 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest, 
 		out = append(out, oci.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations})
 	}
 	return out, nil
+}
+
+// PurgeUploads discards upload sessions untouched for longer than idle:
+// clients that went away, and the leftovers of a crash mid-push. It returns
+// how many were discarded.
+func (r *Registry) PurgeUploads(ctx context.Context, idle time.Duration) (int, error) {
+	lister, ok := r.blobs.(storage.UploadLister)
+	if !ok {
+		return 0, nil
+	}
+	cutoff := time.Now().Add(-idle)
+	var stale []string
+	if err := lister.Uploads(ctx, func(id string, modified time.Time) error {
+		if modified.Before(cutoff) {
+			stale = append(stale, id)
+		}
+		return nil
+	}); err != nil {
+		return 0, internal(err)
+	}
+	for _, id := range stale {
+		r.discard(ctx, id)
+	}
+	return len(stale), nil
 }

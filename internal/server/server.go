@@ -23,7 +23,33 @@ type Server struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	meta    *metadata.Store
+	reg     *registry.Registry
 	handler http.Handler
+}
+
+// Upload sessions idle this long are discarded; purgeEvery is how often
+// the purge runs (and it runs once at start, to clear a crash's leftovers).
+const (
+	uploadIdleLimit = 24 * time.Hour
+	purgeEvery      = 30 * time.Minute
+)
+
+func (s *Server) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		n, err := s.reg.PurgeUploads(ctx, uploadIdleLimit)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("purging stale uploads failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("purged stale upload sessions", "count", n, "idleFor", uploadIdleLimit)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // New opens the stores named by cfg and wires the registry over them.
@@ -51,7 +77,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	reg := registry.New(blobs, meta, registry.Options{Secret: []byte(cfg.HTTPSecret)})
 	h := api.NewHandler(reg, log, api.Options{ReadOnly: cfg.ReadOnly, DisableDelete: cfg.DisableDelete})
-	return &Server{cfg: cfg, log: log, meta: meta, handler: h}, nil
+	return &Server{cfg: cfg, log: log, meta: meta, reg: reg, handler: h}, nil
 }
 
 // Handler is the server's HTTP handler (for in-process tests).
@@ -70,6 +96,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
+	go s.purgeLoop(ctx)
 	go func() {
 		if s.cfg.TLS.CertFile != "" {
 			errc <- hs.ServeTLS(ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)

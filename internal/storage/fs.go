@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -25,7 +26,10 @@ type fsBackend struct {
 	root string
 }
 
-var _ Backend = (*fsBackend)(nil)
+var (
+	_ Backend      = (*fsBackend)(nil)
+	_ UploadLister = (*fsBackend)(nil)
+)
 
 // NewFilesystem returns a Backend storing under root, creating it if needed.
 func NewFilesystem(root string) (Backend, error) {
@@ -244,6 +248,26 @@ func (b *fsBackend) Abort(_ context.Context, id string) error {
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	return nil
+}
+
+func (b *fsBackend) Uploads(ctx context.Context, fn func(string, time.Time) error) error {
+	entries, err := os.ReadDir(filepath.Join(b.root, "uploads"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if err := fn(e.Name(), fi.ModTime()); err != nil {
+			return err
+		}
 	}
 	return nil
 }

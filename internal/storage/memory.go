@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -16,13 +17,17 @@ type memBackend struct {
 	mu      sync.RWMutex
 	blobs   map[digest.Digest][]byte
 	uploads map[string][]byte
+	touched map[string]time.Time
 }
 
-var _ Backend = (*memBackend)(nil)
+var (
+	_ Backend      = (*memBackend)(nil)
+	_ UploadLister = (*memBackend)(nil)
+)
 
 // NewMemory returns an empty in-memory Backend.
 func NewMemory() Backend {
-	return &memBackend{blobs: map[digest.Digest][]byte{}, uploads: map[string][]byte{}}
+	return &memBackend{blobs: map[digest.Digest][]byte{}, uploads: map[string][]byte{}, touched: map[string]time.Time{}}
 }
 
 type memBlob struct{ *bytes.Reader }
@@ -78,6 +83,7 @@ func (m *memBackend) StartUpload(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.uploads[id] = nil
+	m.touched[id] = time.Now()
 	return nil
 }
 
@@ -94,6 +100,7 @@ func (m *memBackend) Append(_ context.Context, id string, r io.Reader) (int64, e
 		return 0, ErrNotFound
 	}
 	m.uploads[id] = append(cur, data...)
+	m.touched[id] = time.Now()
 	return int64(len(data)), nil
 }
 
@@ -125,6 +132,7 @@ func (m *memBackend) Commit(_ context.Context, id string, d digest.Digest) error
 		return ErrNotFound
 	}
 	delete(m.uploads, id)
+	delete(m.touched, id)
 	if _, exists := m.blobs[d]; !exists {
 		m.blobs[d] = b
 	}
@@ -135,5 +143,24 @@ func (m *memBackend) Abort(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.uploads, id)
+	delete(m.touched, id)
+	return nil
+}
+
+func (m *memBackend) Uploads(ctx context.Context, fn func(string, time.Time) error) error {
+	m.mu.RLock()
+	list := make(map[string]time.Time, len(m.touched))
+	for id, t := range m.touched {
+		list[id] = t
+	}
+	m.mu.RUnlock()
+	for id, t := range list {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(id, t); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -42,4 +43,11 @@ type Backend interface {
 	Commit(ctx context.Context, id string, d digest.Digest) error
 	// Abort discards an upload; aborting a missing upload is not an error.
 	Abort(ctx context.Context, id string) error
+}
+
+// UploadLister is implemented by backends that can list upload sessions, so
+// abandoned ones (a client that went away, a crash mid-push) can be purged.
+type UploadLister interface {
+	// Uploads calls fn for every upload with the time it last changed.
+	Uploads(ctx context.Context, fn func(id string, modified time.Time) error) error
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/opencontainers/go-digest"
@@ -191,6 +192,34 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		}
 		if _, err := b.Stat(ctx, d1); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("deleted blob still there: %v", err)
+		}
+	})
+
+	t.Run("ListUploads", func(t *testing.T) {
+		b := newBackend(t)
+		lister, ok := b.(storage.UploadLister)
+		if !ok {
+			t.Skip("backend does not list uploads")
+		}
+		before := time.Now().Add(-time.Second)
+		for _, id := range []string{"l1", "l2"} {
+			if err := b.StartUpload(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put(t, b, "l3", []byte("committed"))
+		seen := map[string]bool{}
+		if err := lister.Uploads(ctx, func(id string, mod time.Time) error {
+			if mod.Before(before) {
+				t.Errorf("upload %s modified at %v, before it was made", id, mod)
+			}
+			seen[id] = true
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != 2 || !seen["l1"] || !seen["l2"] {
+			t.Fatalf("Uploads listed %v, want l1 and l2", seen)
 		}
 	})
 
