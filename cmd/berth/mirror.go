@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/internal/mirror"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
@@ -401,13 +400,9 @@ func (f *mirrorFlags) setup(cmd *cobra.Command) (*mirrorEnv, error) {
 	if f.jobs < 1 || f.blobJobs < 1 || f.perRegistry < 1 || f.retries < 1 {
 		return nil, errors.New("--jobs, --blob-jobs, --max-per-registry and --retries must be at least 1")
 	}
-	var platforms []v1.Platform
-	for _, s := range f.platforms {
-		p, err := mirror.ParsePlatform(s)
-		if err != nil {
-			return nil, fmt.Errorf("--platform: %w", err)
-		}
-		platforms = append(platforms, p)
+	platforms, err := mirror.ParsePlatforms(f.platforms)
+	if err != nil {
+		return nil, fmt.Errorf("--platform: %w", err)
 	}
 	kc := mirror.NewFileKeychain(mirror.AuthFiles(f.authfile, os.Getenv), f.authfile != "", log)
 	if err := kc.Err(); err != nil {

@@ -743,3 +743,16 @@ func ParsePlatform(s string) (v1.Platform, error) {
 	}
 	return p, nil
 }
+
+// ParsePlatforms reads a list of os/arch[/variant].
+func ParsePlatforms(ss []string) ([]v1.Platform, error) {
+	var out []v1.Platform
+	for _, s := range ss {
+		p, err := ParsePlatform(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
