@@ -205,7 +205,7 @@ func TestMirrorReleaseCommand(t *testing.T) {
 		if _, errOut, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", "mirror.invalid/ocp/release", "--to-dir", dir, "--progress", "none"); err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
-		out, errOut, err := runMirrorCLI(t, "mirror", "release", "--from-dir", dir, "--to", other+"/disconnected/release", "--progress", "none")
+		out, errOut, err := runMirrorCLI(t, "mirror", "release", "--from-dir", dir, "--to", other+"/disconnected/release", "--manifests-dir", t.TempDir(), "--progress", "none")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
