@@ -234,33 +234,79 @@ func (v *digestVerifier) check(n int64) error {
 // pushed from. For generated blobs this is the same proof as hashing (their
 // digest is that of the stream) at a fraction of the CPU: on a machine
 // without SHA instructions, one core of sha256 is slower than a fast
-// registry, and pull figures would then measure this client.
+// registry, and pull figures would then measure this client. The expected
+// bytes are generated ahead on a second goroutine, so regenerating them
+// overlaps reading the socket instead of adding to it.
 type contentVerifier struct {
-	want *Content
-	size int64
-	buf  []byte
-	bad  bool
+	size  int64
+	ready chan []byte // expected bytes, in order
+	free  chan []byte // buffers to refill
+	stop  chan struct{}
+	cur   []byte // the unread part of buf
+	buf   []byte // the whole current buffer, to hand back
+	bad   bool
+	done  bool
 }
 
+const verifyChunk = 1 << 20
+
 func newContentVerifier(seed uint64, label string, size int64) *contentVerifier {
-	return &contentVerifier{want: NewContent(seed, label, size), size: size}
+	v := &contentVerifier{size: size, ready: make(chan []byte, 4), free: make(chan []byte, 6), stop: make(chan struct{})}
+	for i := 0; i < 6; i++ {
+		v.free <- make([]byte, verifyChunk)
+	}
+	want := NewContent(seed, label, size)
+	go func() {
+		defer close(v.ready)
+		for {
+			var b []byte
+			select {
+			case b = <-v.free:
+			case <-v.stop:
+				return
+			}
+			n, _ := io.ReadFull(want, b[:verifyChunk])
+			if n == 0 {
+				return
+			}
+			select {
+			case v.ready <- b[:n]:
+			case <-v.stop:
+				return
+			}
+		}
+	}()
+	return v
 }
 
 func (v *contentVerifier) Write(p []byte) (int, error) {
-	if v.bad {
-		return len(p), nil
+	n := len(p)
+	for len(p) > 0 && !v.bad {
+		if len(v.cur) == 0 {
+			b, ok := <-v.ready
+			if !ok {
+				v.bad = true // more bytes than were pushed
+				break
+			}
+			v.cur, v.buf = b, b
+		}
+		k := min(len(p), len(v.cur))
+		if !bytes.Equal(p[:k], v.cur[:k]) {
+			v.bad = true
+		}
+		p, v.cur = p[k:], v.cur[k:]
+		if len(v.cur) == 0 {
+			v.free <- v.buf[:cap(v.buf)]
+		}
 	}
-	if cap(v.buf) < len(p) {
-		v.buf = make([]byte, len(p))
-	}
-	n, _ := io.ReadFull(v.want, v.buf[:len(p)])
-	if n != len(p) || !bytes.Equal(v.buf[:n], p) {
-		v.bad = true
-	}
-	return len(p), nil
+	return n, nil
 }
 
 func (v *contentVerifier) check(n int64) error {
+	if !v.done {
+		v.done = true
+		close(v.stop)
+	}
 	if v.bad || n != v.size {
 		return fmt.Errorf("%d bytes differ from the %d pushed: %w", n, v.size, ErrDigestMismatch)
 	}

@@ -135,8 +135,28 @@ func (b *fsBackend) StartUpload(_ context.Context, id string) error {
 // fewer syscalls than io.Copy's 32 KiB default.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
-// writerOnly hides *os.File's ReadFrom so io.CopyBuffer uses our buffer.
-type writerOnly struct{ io.Writer }
+// writebackEvery is how many bytes an append writes before it starts their
+// writeback to disk.
+const writebackEvery = 8 << 20
+
+// fileAppender writes to an upload file and starts writeback every
+// writebackEvery bytes. Being a plain Writer, it also hides *os.File's
+// ReadFrom so io.CopyBuffer uses our large buffer.
+type fileAppender struct {
+	f         *os.File
+	off       int64 // file offset of the next write
+	unflushed int64 // offset from which writeback has not been started
+}
+
+func (a *fileAppender) Write(p []byte) (int, error) {
+	n, err := a.f.Write(p)
+	a.off += int64(n)
+	if a.off-a.unflushed >= writebackEvery {
+		startWriteback(a.f, a.unflushed, a.off-a.unflushed)
+		a.unflushed = a.off
+	}
+	return n, err
+}
 
 func (b *fsBackend) Append(_ context.Context, id string, r io.Reader) (int64, error) {
 	p, err := b.uploadPath(id)
@@ -156,7 +176,7 @@ func (b *fsBackend) Append(_ context.Context, id string, r io.Reader) (int64, er
 		return 0, err
 	}
 	buf := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(writerOnly{f}, r, *buf)
+	n, err := io.CopyBuffer(&fileAppender{f: f, off: start, unflushed: start}, r, *buf)
 	copyBufs.Put(buf)
 	if err != nil {
 		// Leave the upload exactly as it was before this append.
