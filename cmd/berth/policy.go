@@ -363,11 +363,14 @@ func previousRoot(root string, base policy.Base) (map[string][]byte, error) {
 // writeRootAtomically writes files into a directory beside root and swaps it
 // into place, so readers see the old root or the new one, never a mix.
 func writeRootAtomically(root string, files map[string][]byte) (err error) {
-	root = filepath.Clean(root)
+	if root, err = filepath.Abs(root); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(root), "."+filepath.Base(root)+".tmp-")
 	if err != nil {
 		return err
 	}
+	tmp = filepath.Clean(tmp)
 	defer func() {
 		if tmp != "" {
 			os.RemoveAll(tmp)

@@ -274,3 +274,21 @@ func TestPolicyHelpExplainsFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyRenderRelativeOut renders into a root given as a relative path,
+// as a user typing `--out node-root` does.
+func TestPolicyRenderRelativeOut(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeFile(t, "image.yaml", policyTestImage)
+	if _, errOut, err := runPolicy(t, "render", "--out", "node-root", "--release-image", policyRelease, "image.yaml"); err != nil {
+		t.Fatalf("render --out node-root: %v\n%s", err, errOut)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "node-root", "etc", "containers", "registries.conf"))
+	if err != nil || !bytes.Contains(got, []byte("blocked.example.com")) {
+		t.Fatalf("registries.conf under the relative root: %v\n%s", err, got)
+	}
+	if _, errOut, err := runPolicy(t, "explain", "--root", "node-root", "blocked.example.com/a/b:1"); err != nil {
+		t.Fatalf("explain --root node-root: %v\n%s", err, errOut)
+	}
+}
