@@ -71,4 +71,3 @@ func FuzzBlobRange(f *testing.F) {
 		}
 	})
 }
-
