@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure the HTTP layer.
@@ -21,22 +22,47 @@ type Options struct {
 	ReadOnly bool
 	// DisableDelete refuses manifest, tag and blob deletes.
 	DisableDelete bool
+	// ReadLimit and WriteLimit bound concurrent pulls and pushes/deletes.
+	ReadLimit, WriteLimit Limit
+	// Metrics, when set, receives the request metrics, which are then
+	// served at MetricsPath.
+	Metrics *prometheus.Registry
 }
 
 // Handler serves the distribution API.
 type Handler struct {
-	reg  *registry.Registry
-	log  *slog.Logger
-	opts Options
+	reg           *registry.Registry
+	log           *slog.Logger
+	opts          Options
+	reads, writes *limiter
+	metrics       *metrics
 }
 
 // NewHandler wires the API over a registry.
 func NewHandler(reg *registry.Registry, log *slog.Logger, opts Options) *Handler {
-	return &Handler{reg: reg, log: log, opts: opts}
+	h := &Handler{reg: reg, log: log, opts: opts, reads: newLimiter(opts.ReadLimit), writes: newLimiter(opts.WriteLimit)}
+	if opts.Metrics != nil {
+		h.metrics = newMetrics(opts.Metrics)
+	}
+	return h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == MetricsPath && h.metrics != nil:
+		h.metrics.handler.ServeHTTP(w, r)
+		return
+	case r.URL.Path == "/healthz":
+		// Liveness and readiness: the process serves requests.
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+		return
+	}
 	start := time.Now()
+	if h.metrics != nil {
+		h.metrics.inFlight.Inc()
+		defer h.metrics.inFlight.Dec()
+	}
 	sw := &statusWriter{ResponseWriter: w}
 	rt, err := h.serve(sw, r)
 	if err != nil {
@@ -44,6 +70,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if sw.status == 0 {
 		sw.status = http.StatusOK
+	}
+	if h.metrics != nil {
+		h.metrics.observe(rt.Action, r.Method, sw.status, sw.bytes, time.Since(start))
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes, "duration", time.Since(start)}
 	if rt.Repo != "" {
@@ -83,6 +112,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (Route, error) {
 	if h.opts.DisableDelete && rt.Action == ActionDelete {
 		return rt, oci.Errorf(oci.ErrUnsupported, "deletes are disabled on this registry")
 	}
+	lim := h.reads
+	if rt.Action == ActionPush || rt.Action == ActionDelete {
+		lim = h.writes
+	}
+	release, err := lim.acquire(r.Context())
+	if err != nil {
+		return rt, err
+	}
+	defer release()
 	return rt, h.dispatch(w, r, rt)
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -33,6 +34,10 @@ type Config struct {
 	TLS TLS `yaml:"tls"`
 	// DisableDelete refuses manifest, tag and blob deletes.
 	DisableDelete bool `yaml:"disableDelete"`
+	// Requests bounds concurrent reads (pulls) and writes (pushes,
+	// deletes), as the operator's spec.requests does; beyond the queue a
+	// client gets 429 TOOMANYREQUESTS.
+	Requests Requests `yaml:"requests"`
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
 	// (a Go duration; default "30s").
 	ShutdownTimeout string `yaml:"shutdownTimeout"`
@@ -62,6 +67,27 @@ type Storage struct {
 // Filesystem stores under RootDirectory.
 type Filesystem struct {
 	RootDirectory string `yaml:"rootDirectory"`
+}
+
+// Requests holds the read and write limits.
+type Requests struct {
+	Read  RequestLimit `yaml:"read"`
+	Write RequestLimit `yaml:"write"`
+}
+
+// RequestLimit is one class's limit: at most MaxRunning at once (0: no
+// limit), at most MaxInQueue waiting, none waiting longer than
+// MaxWaitInQueue (a Go duration; empty or "0s": no bound).
+type RequestLimit struct {
+	MaxRunning     int    `yaml:"maxRunning"`
+	MaxInQueue     int    `yaml:"maxInQueue"`
+	MaxWaitInQueue string `yaml:"maxWaitInQueue"`
+}
+
+// Wait parses MaxWaitInQueue (validated by Validate).
+func (l RequestLimit) Wait() time.Duration {
+	d, _ := time.ParseDuration(l.MaxWaitInQueue)
+	return d
 }
 
 // TLS names a certificate and key in PEM files.
@@ -110,6 +136,19 @@ func (c *Config) Validate() error {
 	case "", "normal", "debug", "trace", "traceall":
 	default:
 		errs = append(errs, fmt.Errorf("logLevel: %q is not one of Normal, Debug, Trace, TraceAll", c.LogLevel))
+	}
+	for name, l := range map[string]RequestLimit{"requests.read": c.Requests.Read, "requests.write": c.Requests.Write} {
+		if l.MaxRunning < 0 || l.MaxInQueue < 0 {
+			errs = append(errs, fmt.Errorf("%s: maxRunning and maxInQueue must not be negative", name))
+		}
+		if l.MaxWaitInQueue != "" {
+			if d, err := time.ParseDuration(l.MaxWaitInQueue); err != nil || d < 0 {
+				errs = append(errs, fmt.Errorf("%s.maxWaitInQueue: %q is not a duration like 30s or 2m", name, l.MaxWaitInQueue))
+			}
+		}
+	}
+	if d, err := time.ParseDuration(c.ShutdownTimeout); c.ShutdownTimeout != "" && (err != nil || d <= 0) {
+		errs = append(errs, fmt.Errorf("shutdownTimeout: %q is not a positive duration like 30s", c.ShutdownTimeout))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls: certFile and keyFile must be set together"))

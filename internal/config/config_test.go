@@ -37,6 +37,12 @@ spec:
 		{name: "two storages", in: "storage:\n  emptyDir: {}\n  filesystem: {rootDirectory: x}\n", wantErr: "exactly one"},
 		{name: "s3 not in this build", in: "storage:\n  s3: {bucket: b}\n", wantErr: "storage.s3"},
 		{name: "bad log level and half TLS", in: "logLevel: Loud\ntls: {certFile: a}\n", wantErr: "certFile and keyFile"},
+		{name: "request limits", in: "requests:\n  read: {maxRunning: 10, maxInQueue: 5, maxWaitInQueue: 2s}\n", check: func(t *testing.T, c *Config) {
+			if c.Requests.Read.MaxRunning != 10 || c.Requests.Read.Wait().Seconds() != 2 {
+				t.Fatalf("requests = %+v", c.Requests)
+			}
+		}},
+		{name: "bad wait", in: "requests:\n  write: {maxRunning: 1, maxWaitInQueue: soon}\n", wantErr: "requests.write.maxWaitInQueue"},
 		{name: "wrong kind", in: "apiVersion: v1\nkind: ConfigMap\n", wantErr: "is not an imageregistry"},
 	}
 	for _, tc := range tests {

@@ -16,6 +16,8 @@ import (
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Server is a wired registry ready to serve.
@@ -76,7 +78,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	reg := registry.New(blobs, meta, registry.Options{Secret: []byte(cfg.HTTPSecret)})
-	h := api.NewHandler(reg, log, api.Options{ReadOnly: cfg.ReadOnly, DisableDelete: cfg.DisableDelete})
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := api.NewHandler(reg, log, api.Options{
+		ReadOnly:      cfg.ReadOnly,
+		DisableDelete: cfg.DisableDelete,
+		ReadLimit:     api.Limit{MaxRunning: cfg.Requests.Read.MaxRunning, MaxInQueue: cfg.Requests.Read.MaxInQueue, MaxWait: cfg.Requests.Read.Wait()},
+		WriteLimit:    api.Limit{MaxRunning: cfg.Requests.Write.MaxRunning, MaxInQueue: cfg.Requests.Write.MaxInQueue, MaxWait: cfg.Requests.Write.Wait()},
+		Metrics:       promReg,
+	})
 	return &Server{cfg: cfg, log: log, meta: meta, reg: reg, handler: h}, nil
 }
 
