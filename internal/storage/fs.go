@@ -94,7 +94,7 @@ func (b *fsBackend) Delete(_ context.Context, d digest.Digest) error {
 	return nil
 }
 
-func (b *fsBackend) Walk(ctx context.Context, fn func(digest.Digest, int64) error) error {
+func (b *fsBackend) Walk(ctx context.Context, fn func(digest.Digest, int64, time.Time) error) error {
 	base := filepath.Join(b.root, "blobs")
 	return filepath.WalkDir(base, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
@@ -115,7 +115,7 @@ func (b *fsBackend) Walk(ctx context.Context, fn func(digest.Digest, int64) erro
 		if err != nil {
 			return err
 		}
-		return fn(digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[2]), fi.Size())
+		return fn(digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[2]), fi.Size(), fi.ModTime())
 	})
 }
 
@@ -239,7 +239,12 @@ func (b *fsBackend) Commit(_ context.Context, id string, d digest.Digest) error 
 		return err
 	}
 	if _, err := os.Stat(dst); err == nil {
-		// Content-addressed: the same bytes are already durable.
+		// Content-addressed: the same bytes are already durable. Refresh
+		// the commit time so gc's grace period covers this push too.
+		now := time.Now()
+		if err := os.Chtimes(dst, now, now); err != nil {
+			return err
+		}
 		return os.Remove(up)
 	}
 	dir := filepath.Dir(dst)

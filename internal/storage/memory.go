@@ -16,6 +16,7 @@ import (
 type memBackend struct {
 	mu      sync.RWMutex
 	blobs   map[digest.Digest][]byte
+	commits map[digest.Digest]time.Time
 	uploads map[string][]byte
 	touched map[string]time.Time
 }
@@ -27,7 +28,7 @@ var (
 
 // NewMemory returns an empty in-memory Backend.
 func NewMemory() Backend {
-	return &memBackend{blobs: map[digest.Digest][]byte{}, uploads: map[string][]byte{}, touched: map[string]time.Time{}}
+	return &memBackend{blobs: map[digest.Digest][]byte{}, commits: map[digest.Digest]time.Time{}, uploads: map[string][]byte{}, touched: map[string]time.Time{}}
 }
 
 type memBlob struct{ *bytes.Reader }
@@ -58,21 +59,26 @@ func (m *memBackend) Delete(_ context.Context, d digest.Digest) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.blobs, d)
+	delete(m.commits, d)
 	return nil
 }
 
-func (m *memBackend) Walk(ctx context.Context, fn func(digest.Digest, int64) error) error {
+func (m *memBackend) Walk(ctx context.Context, fn func(digest.Digest, int64, time.Time) error) error {
+	type entry struct {
+		size int64
+		at   time.Time
+	}
 	m.mu.RLock()
-	list := make(map[digest.Digest]int64, len(m.blobs))
+	list := make(map[digest.Digest]entry, len(m.blobs))
 	for d, b := range m.blobs {
-		list[d] = int64(len(b))
+		list[d] = entry{int64(len(b)), m.commits[d]}
 	}
 	m.mu.RUnlock()
-	for d, n := range list {
+	for d, e := range list {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(d, n); err != nil {
+		if err := fn(d, e.size, e.at); err != nil {
 			return err
 		}
 	}
@@ -136,6 +142,7 @@ func (m *memBackend) Commit(_ context.Context, id string, d digest.Digest) error
 	if _, exists := m.blobs[d]; !exists {
 		m.blobs[d] = b
 	}
+	m.commits[d] = time.Now()
 	return nil
 }
 

@@ -26,8 +26,10 @@ type Backend interface {
 	Open(ctx context.Context, d digest.Digest) (Blob, error)
 	// Delete removes a committed blob; deleting a missing blob is not an error.
 	Delete(ctx context.Context, d digest.Digest) error
-	// Walk calls fn for every committed blob.
-	Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error
+	// Walk calls fn for every committed blob with its size and the last time
+	// it was committed (a repeated commit of the same digest refreshes it,
+	// which is what lets gc's grace period protect a blob being re-pushed).
+	Walk(ctx context.Context, fn func(d digest.Digest, size int64, committed time.Time) error) error
 
 	// StartUpload creates an empty upload session.
 	StartUpload(ctx context.Context, id string) error

@@ -170,7 +170,15 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		b := newBackend(t)
 		data := []byte("same bytes")
 		d := put(t, b, "a", data)
+		var first time.Time
+		_ = b.Walk(ctx, func(_ digest.Digest, _ int64, at time.Time) error { first = at; return nil })
+		time.Sleep(20 * time.Millisecond)
 		put(t, b, "b", data)
+		var second time.Time
+		_ = b.Walk(ctx, func(_ digest.Digest, _ int64, at time.Time) error { second = at; return nil })
+		if !second.After(first) {
+			t.Errorf("a repeated commit did not refresh the commit time (%v then %v)", first, second)
+		}
 		if !bytes.Equal(read(t, b, d), data) {
 			t.Fatal("blob changed on second commit")
 		}
@@ -181,7 +189,13 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		d1 := put(t, b, "w1", []byte("one"))
 		d2 := put(t, b, "w2", []byte("two!"))
 		seen := map[digest.Digest]int64{}
-		if err := b.Walk(ctx, func(d digest.Digest, n int64) error { seen[d] = n; return nil }); err != nil {
+		if err := b.Walk(ctx, func(d digest.Digest, n int64, at time.Time) error {
+			if time.Since(at) > time.Minute || time.Until(at) > time.Minute {
+				t.Errorf("blob %s committed at %v, not just now", d, at)
+			}
+			seen[d] = n
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if seen[d1] != 3 || seen[d2] != 4 || len(seen) != 2 {
