@@ -56,8 +56,8 @@ func (b *fsBackend) uploadPath(id string) (string, error) {
 	return filepath.Join(b.root, "uploads", id), nil
 }
 
-func (b *fsBackend) Stat(_ context.Context, d digest.Digest) (int64, error) {
-	p, err := b.blobPath(d)
+// fileSize stats a path that failed validation (err) or may not exist.
+func fileSize(p string, err error) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
@@ -69,6 +69,10 @@ func (b *fsBackend) Stat(_ context.Context, d digest.Digest) (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+func (b *fsBackend) Stat(_ context.Context, d digest.Digest) (int64, error) {
+	return fileSize(b.blobPath(d))
 }
 
 func (b *fsBackend) Open(_ context.Context, d digest.Digest) (Blob, error) {
@@ -189,18 +193,7 @@ func (b *fsBackend) Append(_ context.Context, id string, r io.Reader) (int64, er
 }
 
 func (b *fsBackend) UploadSize(_ context.Context, id string) (int64, error) {
-	p, err := b.uploadPath(id)
-	if err != nil {
-		return 0, err
-	}
-	fi, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, ErrNotFound
-	}
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
+	return fileSize(b.uploadPath(id))
 }
 
 func (b *fsBackend) OpenUpload(_ context.Context, id string) (io.ReadCloser, error) {
