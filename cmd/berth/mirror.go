@@ -42,6 +42,9 @@ type mirrorFlags struct {
 	progressPeriod time.Duration
 	quiet          bool
 	since          string
+	archiveSize    string
+	archiveDir     string
+	unpackDir      string
 }
 
 func newMirrorCmd() *cobra.Command {
@@ -69,7 +72,17 @@ Disconnected workflow:
   berth mirror release --from quay.io/openshift-release-dev/ocp-release:4.16.0-x86_64 \
       --to mirror.example.com/ocp/release --to-dir /media/usb
   # carry /media/usb across, then:
-  berth mirror release --from-dir /media/usb --to mirror.example.com/ocp/release`,
+  berth mirror release --from-dir /media/usb --to mirror.example.com/ocp/release
+
+Media with a size limit: add --archive-size 4GiB (and --archive-dir DIR) to
+the --to-dir run. The directory is then packed into berth-archive-0001.tar,
+berth-archive-0002.tar, ... (each at most that size; a blob larger than the
+limit is split into parts across consecutive archives) plus
+berth-archives.json, the manifest of every file's sha256 and the archives
+holding it. Carry the archives and the manifest; on the other side give
+their directory to --from-dir (or unpack it with berth mirror unpack). Every
+archive must be present, and every file and archive is verified against the
+manifest before anything is pushed; a missing or corrupt archive is named.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.authfile, "authfile", "", "credentials FILE (auths JSON as in a pull secret); searched before $REGISTRY_AUTH_FILE, podman's and docker's files")
@@ -88,7 +101,10 @@ Disconnected workflow:
 	pf.DurationVar(&f.progressPeriod, "progress-interval", 5*time.Second, "how often a progress line is printed when not on a terminal")
 	pf.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors and the final summary")
 	pf.StringVar(&f.since, "since", "", "with --to-dir: a state FILE written by berth mirror state on the receiving side; blobs it lists are not written (incremental transfer)")
-	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorStateCmd())
+	pf.StringVar(&f.archiveSize, "archive-size", "", "with --to-dir: after writing, pack the directory into numbered tar files of at most this size (e.g. 4GiB, 700MiB, 4.7GB; at least 16KiB) in --archive-dir; files that do not fit are split across archives")
+	pf.StringVar(&f.archiveDir, "archive-dir", "", "where --archive-size writes berth-archive-NNNN.tar and berth-archives.json (default: DIR-archives next to --to-dir, so the directory stays a working copy and only the archives are carried)")
+	pf.StringVar(&f.unpackDir, "unpack-dir", "", "with --from-dir pointing at archives: unpack into this directory and keep it (default: a temporary directory, removed afterwards)")
+	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorStateCmd(), newMirrorUnpackCmd())
 	return cmd
 }
 
@@ -121,6 +137,9 @@ what is missing, checked by digest.`,
 			if toDir != "" && fromDir != "" {
 				return errors.New("--to-dir and --from-dir exclude each other: copy into a directory, carry it, then copy out of it")
 			}
+			if err := f.checkArchiveFlags(toDir, fromDir); err != nil {
+				return err
+			}
 			env, err := f.setup(cmd)
 			if err != nil {
 				return err
@@ -143,10 +162,11 @@ what is missing, checked by digest.`,
 				if len(args) != 1 || mappingFile != "" {
 					return errors.New("--from-dir DIR takes exactly one argument, the destination prefix (REGISTRY[/PATH])")
 				}
-				l, err := mirror.OpenLayout(fromDir, false)
+				l, cleanup, err := f.openFromDir(ctx, cmd, fromDir)
 				if err != nil {
 					return err
 				}
+				defer cleanup()
 				if jobs, err = env.client.LayoutJobs(l, args[0]); err != nil {
 					return err
 				}
@@ -186,7 +206,13 @@ what is missing, checked by digest.`,
 					jobs = append(jobs, j)
 				}
 			}
-			return env.run(ctx, cmd, jobs)
+			if err := env.run(ctx, cmd, jobs); err != nil {
+				return err
+			}
+			if toDir != "" {
+				return f.pack(ctx, cmd, toDir)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&mappingFile, "filename", "f", "", "mapping file: one \"SRC DST\" pair a line (with --to-dir, DST is the name inside the directory)")
@@ -241,6 +267,9 @@ destination and copies nothing.`,
 			if toDir != "" && fromDir != "" {
 				return errors.New("--to-dir and --from-dir exclude each other")
 			}
+			if err := f.checkArchiveFlags(toDir, fromDir); err != nil {
+				return err
+			}
 			env, err := f.setup(cmd)
 			if err != nil {
 				return err
@@ -255,9 +284,12 @@ destination and copies nothing.`,
 				}
 			}
 			if fromDir != "" {
-				if req.FromDir, err = mirror.OpenLayout(fromDir, false); err != nil {
+				l, cleanup, err := f.openFromDir(ctx, cmd, fromDir)
+				if err != nil {
 					return err
 				}
+				defer cleanup()
+				req.FromDir = l
 			}
 			plan, jobs, err := env.client.PlanReleaseMirror(ctx, req)
 			if err != nil {
@@ -294,6 +326,9 @@ destination and copies nothing.`,
 			fmt.Fprintf(out, "To use it, add to install-config.yaml:\n\n%s\n", mirror.InstallConfigSnippet(plan.Mirrors, false))
 			fmt.Fprintf(out, "For a running cluster apply %s (or the older %s).\n",
 				filepath.Join(manifestsDir, "idms.yaml"), filepath.Join(manifestsDir, "icsp.yaml"))
+			if runErr == nil && toDir != "" {
+				return f.pack(ctx, cmd, toDir)
+			}
 			return runErr
 		},
 	}
@@ -306,6 +341,140 @@ destination and copies nothing.`,
 	fl.BoolVar(&dryRun, "dry-run", false, "print every source and destination and the mirror configuration; copy nothing")
 	fl.StringVar(&manifestsDir, "manifests-dir", "", "directory for idms.yaml and icsp.yaml (default: --to-dir, else the current directory)")
 	fl.StringVar(&objName, "name", "", "metadata.name prefix of the generated objects (default release-<version>)")
+	return cmd
+}
+
+// checkArchiveFlags rejects archive flags where they mean nothing.
+func (f *mirrorFlags) checkArchiveFlags(toDir, fromDir string) error {
+	if f.archiveSize != "" {
+		if toDir == "" {
+			return errors.New("--archive-size packs a --to-dir directory: add --to-dir DIR")
+		}
+		if _, err := f.archiveBytes(); err != nil {
+			return err
+		}
+	}
+	if f.archiveDir != "" && f.archiveSize == "" {
+		return errors.New("--archive-dir is where --archive-size writes its archives: add --archive-size SIZE")
+	}
+	if f.unpackDir != "" && fromDir == "" {
+		return errors.New("--unpack-dir applies with --from-dir pointing at a directory of archives")
+	}
+	return nil
+}
+
+func (f *mirrorFlags) archiveBytes() (int64, error) {
+	n, err := mirror.ParseSize(f.archiveSize)
+	if err != nil {
+		return 0, fmt.Errorf("--archive-size: %w", err)
+	}
+	if n < mirror.MinArchiveSize {
+		return 0, fmt.Errorf("--archive-size %s: at least 16KiB (%d bytes)", f.archiveSize, mirror.MinArchiveSize)
+	}
+	return n, nil
+}
+
+// pack packs the layout at dir when --archive-size asks for it.
+func (f *mirrorFlags) pack(ctx context.Context, cmd *cobra.Command, dir string) error {
+	if f.archiveSize == "" {
+		return nil
+	}
+	n, err := f.archiveBytes()
+	if err != nil {
+		return err
+	}
+	adir := f.archiveDir
+	if adir == "" {
+		adir = mirror.DefaultArchiveDir(dir)
+	}
+	set, err := mirror.PackLayout(ctx, dir, adir, n)
+	if err != nil {
+		return fmt.Errorf("--archive-size: packing %s into %s: %w", dir, adir, err)
+	}
+	var total int64
+	split := 0
+	for _, a := range set.Archives {
+		total += a.Size
+	}
+	for _, fl := range set.Files {
+		if len(fl.Parts) > 1 {
+			split++
+		}
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "mirror: packed %d files into %d archives (%s, %d files split across archives) in %s; carry every berth-archive-*.tar and %s\n",
+		len(set.Files), len(set.Archives), humanMiB(total), split, adir, mirror.ArchiveManifestFile)
+	return nil
+}
+
+func humanMiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// openFromDir opens --from-dir: a layout, or a directory of archives that
+// is unpacked (and verified) into --unpack-dir or a temporary directory
+// first. The returned cleanup removes a temporary directory.
+func (f *mirrorFlags) openFromDir(ctx context.Context, cmd *cobra.Command, dir string) (*mirror.Layout, func(), error) {
+	nop := func() {}
+	if !mirror.IsArchiveDir(dir) {
+		l, err := mirror.OpenLayout(dir, false)
+		return l, nop, err
+	}
+	target, cleanup := f.unpackDir, nop
+	if target == "" {
+		tmp, err := os.MkdirTemp("", "berth-unpack-")
+		if err != nil {
+			return nil, nop, fmt.Errorf("--from-dir %s holds archives and unpacking needs a directory (give --unpack-dir): %w", dir, err)
+		}
+		target, cleanup = tmp, func() { os.RemoveAll(tmp) }
+	}
+	st, err := mirror.UnpackArchives(ctx, dir, target)
+	if err != nil {
+		cleanup()
+		return nil, nop, fmt.Errorf("--from-dir %s: %w; nothing was pushed", dir, err)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "mirror: unpacked %d archives from %s into %s: %d files, %s, every digest verified\n",
+		st.Archives, dir, target, st.Files, humanMiB(st.Bytes))
+	l, err := mirror.OpenLayout(target, false)
+	if err != nil {
+		cleanup()
+		return nil, nop, err
+	}
+	return l, cleanup, nil
+}
+
+func newMirrorUnpackCmd() *cobra.Command {
+	var fromDir, toDir string
+	cmd := &cobra.Command{
+		Use:   "unpack --from-dir ARCHIVE_DIR --to-dir DIR",
+		Short: "Unpack and verify archives written by --archive-size into an OCI image layout",
+		Long: `Unpack the berth-archive-NNNN.tar files that --archive-size wrote into an
+OCI image layout directory, verifying every file against the sha256 in
+berth-archives.json and every archive against its own sha256.
+
+Every archive the manifest lists must be present; missing ones are all named
+before anything is read. A corrupt archive stops the unpack with its name;
+files already verified stay in DIR (so a rerun with a good copy completes
+it), and DIR must not be pushed until an unpack has succeeded.
+
+"berth mirror image|release --from-dir ARCHIVE_DIR" does the same into
+--unpack-dir (or a temporary directory) and then pushes.`,
+		Example: `  berth mirror unpack --from-dir /media/dvd --to-dir ./bundle
+  berth mirror image --from-dir ./bundle mirror.local:5000/mirrored`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if fromDir == "" || toDir == "" || len(args) > 0 {
+				return errors.New("want: berth mirror unpack --from-dir ARCHIVE_DIR --to-dir DIR")
+			}
+			if !mirror.IsArchiveDir(fromDir) {
+				return fmt.Errorf("--from-dir %s: no %s in it: not a directory of archives written by --archive-size", fromDir, mirror.ArchiveManifestFile)
+			}
+			st, err := mirror.UnpackArchives(cmd.Context(), fromDir, toDir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "unpacked %d archives into %s: %d files, %s, every digest verified\n", st.Archives, toDir, st.Files, humanMiB(st.Bytes))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&fromDir, "from-dir", "", "directory holding berth-archives.json and the berth-archive-NNNN.tar files")
+	cmd.Flags().StringVar(&toDir, "to-dir", "", "OCI image layout directory to unpack into (created if absent)")
 	return cmd
 }
 

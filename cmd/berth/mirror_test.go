@@ -215,3 +215,89 @@ func TestMirrorReleaseCommand(t *testing.T) {
 		}
 	})
 }
+
+// --to-dir with --archive-size, then --from-dir on the archives: the push
+// happens only from a verified unpack; a missing archive is named and
+// nothing is pushed.
+func TestMirrorArchivesCommand(t *testing.T) {
+	src := mirrortest.StartRegistry(t)
+	dst := mirrortest.StartRegistry(t)
+	rel, err := mirrortest.PushRelease(context.Background(), src, mirrortest.ReleaseSpec{Version: "4.18.4", Components: 4, MultiArchEvery: 2, LayerSize: 40 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	layout, archives := filepath.Join(work, "bundle"), filepath.Join(work, "dvd")
+	if _, errOut, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", "mirror.invalid/ocp/release", "--to-dir", layout,
+		"--archive-size", "32KiB", "--archive-dir", archives, "--progress", "none"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	} else if !strings.Contains(errOut, "packed") {
+		t.Errorf("no packing summary:\n%s", errOut)
+	}
+	tars, _ := filepath.Glob(filepath.Join(archives, "berth-archive-*.tar"))
+	if len(tars) < 3 {
+		t.Fatalf("%d archives, want several", len(tars))
+	}
+
+	t.Run("missing archive pushes nothing", func(t *testing.T) {
+		broken := filepath.Join(work, "broken")
+		os.MkdirAll(broken, 0o755)
+		for _, p := range append(tars[:1:1], append(tars[2:], filepath.Join(archives, "berth-archives.json"))...) {
+			b, _ := os.ReadFile(p)
+			os.WriteFile(filepath.Join(broken, filepath.Base(p)), b, 0o644)
+		}
+		_, _, err := runMirrorCLI(t, "mirror", "release", "--from-dir", broken, "--to", dst+"/broken/release", "--manifests-dir", t.TempDir(), "--progress", "none")
+		if err == nil || !strings.Contains(err.Error(), filepath.Base(tars[1])) || !strings.Contains(err.Error(), "nothing was pushed") {
+			t.Fatalf("err = %v, want it to name %s", err, filepath.Base(tars[1]))
+		}
+		if _, err := mirrortest.HeadDigest(dst + "/broken/release:4.18.4-x86_64"); err == nil {
+			t.Error("the release image was pushed from an incomplete set")
+		}
+	})
+	t.Run("from-dir on archives", func(t *testing.T) {
+		out, errOut, err := runMirrorCLI(t, "mirror", "release", "--from-dir", archives, "--to", dst+"/ocp/release", "--manifests-dir", t.TempDir(), "--progress", "none")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, errOut)
+		}
+		if !strings.Contains(errOut, "every digest verified") || !strings.Contains(out, "imageContentSources:") {
+			t.Errorf("stderr:\n%s\nstdout:\n%s", errOut, out)
+		}
+		if got := mustDigest(t, dst+"/ocp/release:4.18.4-x86_64"); got != rel.Digest {
+			t.Errorf("release image %s, want %s", got, rel.Digest)
+		}
+		for _, c := range rel.Components {
+			if got := mustDigest(t, dst+"/ocp/release:4.18.4-x86_64-"+c.Name); got != c.Digest {
+				t.Errorf("%s: %s, want %s", c.Name, got, c.Digest)
+			}
+		}
+	})
+	t.Run("unpack command", func(t *testing.T) {
+		into := filepath.Join(work, "unpacked")
+		out, _, err := runMirrorCLI(t, "mirror", "unpack", "--from-dir", archives, "--to-dir", into)
+		if err != nil || !strings.Contains(out, "every digest verified") {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(into, "index.json")); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestMirrorArchiveUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mirror", "image", "a/b:1", "c/d", "--archive-size", "1GiB"}, "--to-dir"},
+		{[]string{"mirror", "image", "--to-dir", dir, "a/b:1", "--archive-size", "lots"}, "700MiB"},
+		{[]string{"mirror", "image", "--to-dir", dir, "a/b:1", "--archive-size", "1000"}, "16KiB"},
+		{[]string{"mirror", "image", "--to-dir", dir, "a/b:1", "--archive-dir", dir}, "--archive-size"},
+		{[]string{"mirror", "unpack", "--from-dir", dir, "--to-dir", dir}, "berth-archives.json"},
+	} {
+		_, _, err := runMirrorCLI(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}

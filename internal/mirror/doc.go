@@ -4,7 +4,8 @@
 //
 // It owns the copy engine (digest-preserving, deduplicated, bounded
 // parallelism, retries), the on-disk transfer format (a standard OCI image
-// layout plus a small JSON index, see layout.go), release payload reading and
+// layout plus a small JSON index, see layout.go; size-limited tar archives
+// of it, see archive.go), release payload reading and
 // the ImageContentSourcePolicy / ImageDigestMirrorSet output. It is the only
 // package that imports github.com/google/go-containerregistry; it must not
 // import cobra, the registry server or the policy renderer.
@@ -19,5 +20,7 @@
 //   - a blob is transferred at most once per destination registry per run:
 //     later users wait for it and mount or reuse it;
 //   - a file in a layout's blobs/ directory is given its digest name only
-//     after its bytes were hashed and matched that digest.
+//     after its bytes were hashed and matched that digest;
+//   - a layout unpacked from archives is used only when every archive was
+//     present and every file and archive matched the archive manifest.
 package mirror

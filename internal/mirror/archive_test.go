@@ -1,0 +1,206 @@
+package mirror_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-registry/berth/internal/mirror"
+	"github.com/berth-registry/berth/internal/mirror/mirrortest"
+)
+
+// writeReleaseLayout mirrors a synthetic payload into a new layout and
+// returns the layout directory and the payload.
+func writeReleaseLayout(t *testing.T, spec mirrortest.ReleaseSpec) (string, *mirrortest.Release) {
+	t.Helper()
+	src := mirrortest.StartRegistry(t)
+	rel, err := mirrortest.PushRelease(context.Background(), src, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	l, err := mirror.OpenLayout(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t)
+	var jobs []mirror.Job
+	for _, comp := range rel.Components {
+		j, err := c.DirJob(comp.Ref, l, "ocp/release:"+comp.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := mirror.NewCopier(mirror.Options{}).Run(context.Background(), jobs).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, rel
+}
+
+// Pack into archives smaller than most blobs, unpack, push: every digest
+// arrives, every archive respects the limit, big blobs are split.
+func TestArchiveRoundTrip(t *testing.T) {
+	const limit = 32 << 10
+	dir, rel := writeReleaseLayout(t, mirrortest.ReleaseSpec{Components: 5, MultiArchEvery: 3, LayerSize: 48 << 10})
+	adir := filepath.Join(t.TempDir(), "dvd")
+	set, err := mirror.PackLayout(context.Background(), dir, adir, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Archives) < 3 {
+		t.Errorf("%d archives, want several", len(set.Archives))
+	}
+	for i, a := range set.Archives {
+		fi, err := os.Stat(filepath.Join(adir, a.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > limit || fi.Size() != a.Size || a.Name != mirror.ArchiveName(i+1) {
+			t.Errorf("%s: %d bytes on disk, %d in the manifest, limit %d", a.Name, fi.Size(), a.Size, limit)
+		}
+	}
+	split := 0
+	for _, f := range set.Files {
+		if len(f.Parts) > 1 {
+			split++
+		}
+	}
+	if split == 0 {
+		t.Error("no file was split across archives, yet layers are larger than the limit")
+	}
+
+	out := filepath.Join(t.TempDir(), "unpacked")
+	st, err := mirror.UnpackArchives(context.Background(), adir, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Archives != len(set.Archives) || st.Files != len(set.Files) {
+		t.Errorf("unpacked %+v, want %d archives and %d files", st, len(set.Archives), len(set.Files))
+	}
+	for _, f := range set.Files {
+		a, _ := os.ReadFile(filepath.Join(dir, f.Path))
+		b, err := os.ReadFile(filepath.Join(out, f.Path))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s differs after the round trip (%v)", f.Path, err)
+		}
+	}
+	dst := mirrortest.StartRegistry(t)
+	l, err := mirror.OpenLayout(out, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := newClient(t).LayoutJobs(l, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mirror.NewCopier(mirror.Options{}).Run(context.Background(), jobs).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, comp := range rel.Components {
+		if got := headDigest(t, dst+"/ocp/release:"+comp.Name); got.String() != comp.Digest {
+			t.Errorf("%s: %s, want %s", comp.Name, got, comp.Digest)
+		}
+	}
+	t.Logf("%d files in %d archives, %d split", len(set.Files), len(set.Archives), split)
+}
+
+// A damaged or missing archive is named, and nothing usable is left: the
+// unpacked directory has no index.json to push from.
+func TestArchiveDamage(t *testing.T) {
+	dir, _ := writeReleaseLayout(t, mirrortest.ReleaseSpec{Components: 3, LayerSize: 40 << 10})
+	pack := func(t *testing.T) (string, *mirror.ArchiveSet) {
+		adir := filepath.Join(t.TempDir(), "archives")
+		set, err := mirror.PackLayout(context.Background(), dir, adir, 24<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(set.Archives) < 3 {
+			t.Fatalf("%d archives, want at least 3", len(set.Archives))
+		}
+		return adir, set
+	}
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, adir string, victim string)
+		want   error
+	}{
+		{"corrupt byte", func(t *testing.T, adir, victim string) {
+			p := filepath.Join(adir, victim)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0x40
+			os.WriteFile(p, b, 0o644)
+		}, mirror.ErrArchiveCorrupt},
+		{"truncated", func(t *testing.T, adir, victim string) {
+			p := filepath.Join(adir, victim)
+			fi, _ := os.Stat(p)
+			os.Truncate(p, fi.Size()-700)
+		}, mirror.ErrArchiveCorrupt},
+		{"missing", func(t *testing.T, adir, victim string) {
+			os.Remove(filepath.Join(adir, victim))
+		}, mirror.ErrArchiveMissing},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			adir, set := pack(t)
+			victim := set.Archives[1].Name
+			tc.damage(t, adir, victim)
+			out := filepath.Join(t.TempDir(), "unpacked")
+			_, err := mirror.UnpackArchives(context.Background(), adir, out)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), victim) {
+				t.Fatalf("err = %v, want %v naming %s", err, tc.want, victim)
+			}
+			var ae *mirror.ArchiveError
+			if !errors.As(err, &ae) || ae.Archive != victim {
+				t.Errorf("ArchiveError names %+v, want %s", ae, victim)
+			}
+			if _, err := os.Stat(filepath.Join(out, "index.json")); err == nil {
+				t.Error("index.json was unpacked from a damaged set")
+			}
+			if _, err := mirror.OpenLayout(out, false); err == nil {
+				if _, err := os.Stat(filepath.Join(out, mirror.CatalogFile)); err == nil {
+					t.Error("a damaged set unpacked into a usable layout")
+				}
+			}
+		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"4GiB": 4 << 30, "700MiB": 700 << 20, "4.7GB": 4_700_000_000, "65536": 65536, "16KiB": 16 << 10} {
+		if got, err := mirror.ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "GiB", "4 parsecs", "-1", "1e400"} {
+		if _, err := mirror.ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+}
+
+// The archive manifest comes off removable media: no path it names may
+// leave the layout, and no input may panic the reader.
+func FuzzReadArchiveSet(f *testing.F) {
+	f.Add([]byte(`{"version":1,"maxSize":16384,"archives":[{"name":"berth-archive-0001.tar","size":2048,"digest":"sha256:` + strings.Repeat("a", 64) + `"}],"files":[{"path":"oci-layout","digest":"sha256:` + strings.Repeat("b", 64) + `","size":5,"parts":[{"archive":"berth-archive-0001.tar","entry":"oci-layout","size":5}]}]}`))
+	f.Add([]byte(`{"version":1,"files":[{"path":"../etc/passwd","parts":[]}]}`))
+	f.Add([]byte(`{"version":1,"files":[{"path":"/abs","parts":[]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := mirror.ReadArchiveSet(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, fl := range s.Files {
+			if !filepath.IsLocal(fl.Path) || strings.HasPrefix(fl.Path, ".") || strings.Contains(fl.Path, "/.") {
+				t.Fatalf("accepted path %q", fl.Path)
+			}
+		}
+	})
+}
