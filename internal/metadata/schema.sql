@@ -1,3 +1,5 @@
+-- Schema version 0. Later changes are migrations in migrate.go, applied on
+-- open; never edit a statement here (existing databases would not see it).
 CREATE TABLE IF NOT EXISTS repositories (
 	name    TEXT PRIMARY KEY,
 	created INTEGER NOT NULL

@@ -68,6 +68,10 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("metadata: create schema in %s: %w", path, err)
 	}
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("metadata: upgrade schema in %s: %w", path, err)
+	}
 	rname := dsn("&_pragma=query_only(1)")
 	if memory {
 		rname = name
@@ -106,12 +110,14 @@ func ensureRepo(ctx context.Context, tx *sql.Tx, repo string) error {
 }
 
 // LinkBlob records that repo may serve blob d (its bytes are already durable).
+// Linking again refreshes the link time, which gc's grace period counts from.
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := ensureRepo(ctx, tx, repo); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO repo_blobs(repo, digest, size) VALUES(?, ?, ?) ON CONFLICT DO NOTHING`, repo, string(d), size)
+		_, err := tx.ExecContext(ctx, `INSERT INTO repo_blobs(repo, digest, size, linked) VALUES(?, ?, ?, ?)
+			ON CONFLICT(repo, digest) DO UPDATE SET linked = excluded.linked`, repo, string(d), size, time.Now().UnixNano())
 		return err
 	})
 }

@@ -1,0 +1,82 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Schema versions. schema.sql is version 0, the schema every database began
+// with; each later change is one migration below, applied in order inside a
+// write transaction that first re-reads PRAGMA user_version, so two processes
+// opening the same database at once (berth serve and berth gc) upgrade it
+// exactly once. A migration never rewrites a table: existing databases
+// upgrade in place.
+var migrations = []func(ctx context.Context, tx *sql.Tx) error{
+	// 1: repo_blobs.linked, the time a link was made or last refreshed, so
+	// gc can spare links younger than its grace period; and the indexes gc
+	// needs to ask "is this digest referenced anywhere?".
+	func(ctx context.Context, tx *sql.Tx) error {
+		for _, q := range []string{
+			`ALTER TABLE repo_blobs ADD COLUMN linked INTEGER NOT NULL DEFAULT 0`,
+			// Links that predate the column get the upgrade time, so they
+			// enjoy a full grace period: one of them may belong to a push
+			// still in flight.
+			fmt.Sprintf(`UPDATE repo_blobs SET linked = %d`, time.Now().UnixNano()),
+			`CREATE INDEX IF NOT EXISTS repo_blobs_by_digest ON repo_blobs (digest)`,
+			`CREATE INDEX IF NOT EXISTS repo_blobs_by_linked ON repo_blobs (linked)`,
+			`CREATE INDEX IF NOT EXISTS manifests_by_digest ON manifests (digest)`,
+			`CREATE INDEX IF NOT EXISTS manifest_refs_by_child ON manifest_refs (child, repo)`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+// SchemaVersion is the version OpenSQLite upgrades a database to.
+var SchemaVersion = len(migrations)
+
+// migrate brings the database up to SchemaVersion.
+func migrate(ctx context.Context, w *sql.DB) error {
+	for {
+		done, err := migrateOne(ctx, w)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateOne applies the next pending migration, if any, in its own
+// transaction.
+func migrateOne(ctx context.Context, w *sql.DB) (done bool, err error) {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var v int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return false, err
+	}
+	if v > len(migrations) {
+		return false, fmt.Errorf("schema version %d is newer than this berth understands (%d)", v, len(migrations))
+	}
+	if v == len(migrations) {
+		return true, tx.Rollback()
+	}
+	if err := migrations[v](ctx, tx); err != nil {
+		return false, fmt.Errorf("migration to schema version %d: %w", v+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+		return false, err
+	}
+	return false, tx.Commit()
+}
