@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -104,7 +105,7 @@ manifest before anything is pushed; a missing or corrupt archive is named.`,
 	pf.StringVar(&f.archiveSize, "archive-size", "", "with --to-dir: after writing, pack the directory into numbered tar files of at most this size (e.g. 4GiB, 700MiB, 4.7GB; at least 16KiB) in --archive-dir; files that do not fit are split across archives")
 	pf.StringVar(&f.archiveDir, "archive-dir", "", "where --archive-size writes berth-archive-NNNN.tar and berth-archives.json (default: DIR-archives next to --to-dir, so the directory stays a working copy and only the archives are carried)")
 	pf.StringVar(&f.unpackDir, "unpack-dir", "", "with --from-dir pointing at archives: unpack into this directory and keep it (default: a temporary directory, removed afterwards)")
-	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorStateCmd(), newMirrorUnpackCmd())
+	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorStateCmd(f), newMirrorUnpackCmd())
 	return cmd
 }
 
@@ -494,29 +495,87 @@ func (f *mirrorFlags) applySince(l *mirror.Layout) error {
 	return nil
 }
 
-func newMirrorStateCmd() *cobra.Command {
-	var fromDir string
+func newMirrorStateCmd(f *mirrorFlags) *cobra.Command {
+	var (
+		fromDir     string
+		registries  []string
+		mappingFile string
+	)
 	cmd := &cobra.Command{
-		Use:   "state --from-dir DIR",
-		Short: "Print, as JSON, every digest a directory holds, for --since on the sending side",
-		Long: `Print every blob and manifest digest an OCI image layout directory holds.
+		Use:   "state --from-dir DIR | --registry HOST[:PORT]/REPO[:TAG]... | -f MAPPING",
+		Short: "Print, as JSON, every digest the receiving side holds, for --since on the sending side",
+		Long: `Print every blob and manifest digest the receiving side already holds, as
+the JSON that --since reads.
 
-Run it on the receiving side against the directories already imported (or
-kept), carry the output back, and give it to --since with --to-dir: the next
-directory then carries only what the receiver lacks. Nothing is sequenced: a
-lost directory only means the next state lists less and more is shipped.`,
+  --from-dir DIR        what an OCI image layout directory holds (the
+                        directories already imported, or kept)
+  --registry REF        what a registry holds, asked over its API:
+                        HOST[:PORT]/REPO covers every tag of the repository,
+                        HOST[:PORT]/REPO:TAG (or @DIGEST) one image; every
+                        manifest reachable from them is listed with its
+                        config, layers, platform entries and referrers.
+                        Repeatable; combine with --from-dir and -f freely.
+  -f MAPPING            the destination repositories of a mapping file
+                        (one "SRC DST" a line), each queried as a whole
+
+Run it on the receiving side, carry the output back, and give it to --since
+with --to-dir: the next directory then carries only what the receiver lacks.
+Nothing is sequenced: a lost directory only means the next state lists less
+and more is shipped. Digests count per registry, so push the next directory
+into the repositories you queried. Credentials, --dest-insecure, --ca-file
+and --certs-dir apply to the queried registries.`,
+		Example: `  berth mirror state --from-dir /srv/imported > state.json
+  berth mirror state --registry mirror.local:5000/ocp/release > state.json
+  berth mirror release --from quay.io/openshift-release-dev/ocp-release:4.16.1-x86_64 \
+      --to mirror.local:5000/ocp/release --to-dir /media/usb --since state.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if fromDir == "" || len(args) > 0 {
-				return errors.New("want: berth mirror state --from-dir DIR")
+			if len(args) > 0 || (fromDir == "" && len(registries) == 0 && mappingFile == "") {
+				return errors.New("want: berth mirror state --from-dir DIR | --registry HOST[:PORT]/REPO[:TAG] (repeatable) | -f MAPPING")
 			}
-			l, err := mirror.OpenLayout(fromDir, false)
-			if err != nil {
-				return err
+			st := &mirror.State{Blobs: []string{}}
+			if fromDir != "" {
+				l, err := mirror.OpenLayout(fromDir, false)
+				if err != nil {
+					return fmt.Errorf("--from-dir: %w", err)
+				}
+				ls, err := l.State()
+				if err != nil {
+					return err
+				}
+				st.Blobs = append(st.Blobs, ls.Blobs...)
 			}
-			st, err := l.State()
-			if err != nil {
-				return err
+			refs := append([]string(nil), registries...)
+			if mappingFile != "" {
+				fh, err := os.Open(mappingFile)
+				if err != nil {
+					return fmt.Errorf("-f: %w", err)
+				}
+				ms, err := mirror.ParseMappings(mappingFile, fh)
+				fh.Close()
+				if err != nil {
+					return err
+				}
+				for _, m := range ms {
+					repo, _, err := mirror.ParseRef(m.Dst, false)
+					if err != nil {
+						return fmt.Errorf("%s:%d: destination: %w", mappingFile, m.Line, err)
+					}
+					refs = append(refs, repo.String())
+				}
 			}
+			if len(refs) > 0 {
+				env, err := f.setup(cmd)
+				if err != nil {
+					return err
+				}
+				rs, err := env.client.RegistryState(cmd.Context(), refs)
+				if err != nil {
+					return err
+				}
+				st.Blobs = append(st.Blobs, rs.Blobs...)
+				env.log.Info("registry state", "repositories", len(refs), "digests", len(rs.Blobs))
+			}
+			st.Blobs = sortedUnique(st.Blobs)
 			raw, err := json.MarshalIndent(st, "", "  ")
 			if err != nil {
 				return err
@@ -525,8 +584,21 @@ lost directory only means the next state lists less and more is shipped.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&fromDir, "from-dir", "", "the OCI image layout directory to list")
+	cmd.Flags().StringVar(&fromDir, "from-dir", "", "an OCI image layout directory to list")
+	cmd.Flags().StringSliceVar(&registries, "registry", nil, "HOST[:PORT]/REPO (every tag) or HOST[:PORT]/REPO:TAG to query (repeatable)")
+	cmd.Flags().StringVarP(&mappingFile, "filename", "f", "", "mapping file whose destination repositories are queried")
 	return cmd
+}
+
+func sortedUnique(ss []string) []string {
+	sort.Strings(ss)
+	out := ss[:0]
+	for i, s := range ss {
+		if i == 0 || s != ss[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func writeMirrorSets(dir, name string, ms []mirror.MirrorSource) error {
@@ -623,6 +695,11 @@ func (h insecureHosts) hosts(cmd *cobra.Command) map[string]bool {
 		isDst := i == len(args)-1 && len(args) > 1
 		if (isDst && h.dst) || (!isDst && h.src) || cmd.Flags().Changed("from-dir") && h.dst {
 			mark(a)
+		}
+	}
+	if regs, err := cmd.Flags().GetStringSlice("registry"); err == nil && (h.src || h.dst) {
+		for _, r := range regs {
+			mark(r)
 		}
 	}
 	if fl := cmd.Flags().Lookup("from"); fl != nil && h.src {

@@ -301,3 +301,68 @@ func TestMirrorArchiveUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// berth mirror state --registry / -f prints the same JSON as --from-dir,
+// and --since with it keeps what the registry has out of the directory.
+func TestMirrorStateRegistryCommand(t *testing.T) {
+	src := mirrortest.StartRegistry(t)
+	dst := mirrortest.StartRegistry(t)
+	d1, err := mirrortest.PushImage(src+"/app/one:v1", 31, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mirrortest.PushImage(src+"/app/one:v2", 31, 33); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	mapping := filepath.Join(work, "map.txt")
+	os.WriteFile(mapping, []byte(src+"/app/one:v1 "+dst+"/m/one\n"), 0o644)
+	if _, errOut, err := runMirrorCLI(t, "mirror", "image", "-f", mapping, "--progress", "none"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	// The same content in a directory gives the same state.
+	dir := filepath.Join(work, "dir")
+	if _, errOut, err := runMirrorCLI(t, "mirror", "image", "--to-dir", dir, src+"/app/one:v1", "--progress", "none"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	fromDir, _, err := runMirrorCLI(t, "mirror", "state", "--from-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"mirror", "state", "--registry", dst + "/m/one"},
+		{"mirror", "state", "--registry", dst + "/m/one:v1", "--registry", dst + "/m/absent"},
+		{"mirror", "state", "-f", mapping},
+	} {
+		out, errOut, err := runMirrorCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%q: %v\n%s", args, err, errOut)
+		}
+		if out != fromDir || !strings.Contains(out, d1) {
+			t.Errorf("%q:\n%s\nwant the directory's state:\n%s", args, out, fromDir)
+		}
+	}
+	state := filepath.Join(work, "state.json")
+	os.WriteFile(state, []byte(fromDir), 0o644)
+	next := filepath.Join(work, "next")
+	if _, errOut, err := runMirrorCLI(t, "mirror", "image", "--to-dir", next, src+"/app/one:v2", "--since", state, "--progress", "none"); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	nextState, _, err := runMirrorCLI(t, "mirror", "state", "--from-dir", next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b struct{ Blobs []string }
+	json.Unmarshal([]byte(fromDir), &a)
+	json.Unmarshal([]byte(nextState), &b)
+	for _, d := range b.Blobs {
+		for _, old := range a.Blobs {
+			if d == old {
+				t.Errorf("%s shipped again", d)
+			}
+		}
+	}
+	if _, _, err := runMirrorCLI(t, "mirror", "state", "--registry", "not a ref"); err == nil || !strings.Contains(err.Error(), "HOST[:PORT]/REPO") {
+		t.Errorf("bad --registry: %v", err)
+	}
+}
