@@ -111,9 +111,11 @@ manifest before anything is pushed; a missing or corrupt archive is named.`,
 
 func newMirrorImageCmd(f *mirrorFlags) *cobra.Command {
 	var (
-		mappingFile string
-		toDir       string
-		fromDir     string
+		mappingFile  string
+		toDir        string
+		fromDir      string
+		manifestsDir string
+		objName      string
 	)
 	cmd := &cobra.Command{
 		Use:   "image SRC DST | -f FILE | --to-dir DIR SRC... | --from-dir DIR DST_PREFIX",
@@ -128,7 +130,15 @@ func newMirrorImageCmd(f *mirrorFlags) *cobra.Command {
 A directory is a standard OCI image layout (skopeo oci:DIR:REPO:TAG, regctl
 ocidir://DIR:REPO:TAG and crane read it) plus berth-mirror.json listing every
 image's source reference and digest. Rerunning an interrupted copy moves only
-what is missing, checked by digest.`,
+what is missing, checked by digest.
+
+--manifests-dir DIR writes how clusters should find the copies: sources
+named by digest become ImageDigestMirrorSet (idms.yaml) and
+ImageContentSourcePolicy (icsp.yaml) entries, sources named by tag an
+ImageTagMirrorSet (itms.yaml) entry, mapping each source repository to its
+destination repository. A tag copied to a different tag gets no tag mirror
+(a node asks the mirror for the source's tag) and a warning says so. With
+--from-dir the sources are those recorded when the directory was written.`,
 		Example: `  berth mirror image quay.io/org/app:1.2 mirror.local:5000/org/app
   berth mirror image quay.io/org/app@sha256:... mirror.local:5000/org/app:1.2 --platform linux/amd64
   berth mirror image --to-dir ./bundle quay.io/org/app:1.2 quay.io/org/db:7
@@ -140,6 +150,9 @@ what is missing, checked by digest.`,
 			}
 			if err := f.checkArchiveFlags(toDir, fromDir); err != nil {
 				return err
+			}
+			if manifestsDir != "" && toDir != "" {
+				return errors.New("--manifests-dir describes mirrors in a registry: use it when pushing (SRC DST, -f FILE or --from-dir), not with --to-dir")
 			}
 			env, err := f.setup(cmd)
 			if err != nil {
@@ -207,18 +220,35 @@ what is missing, checked by digest.`,
 					jobs = append(jobs, j)
 				}
 			}
-			if err := env.run(ctx, cmd, jobs); err != nil {
-				return err
+			runErr := env.run(ctx, cmd, jobs)
+			var ee *exitError
+			if runErr != nil && !errors.As(runErr, &ee) {
+				return runErr
 			}
-			if toDir != "" {
+			if manifestsDir != "" {
+				digest, tag, notes := mirror.JobMirrorSets(jobs)
+				for _, n := range notes {
+					env.log.Warn(n)
+				}
+				written, err := writeAllMirrorSets(manifestsDir, objName, digest, tag, false)
+				if err != nil {
+					return err
+				}
+				if len(written) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "Mirror configuration written: %s (digest sources: ImageDigestMirrorSet/ImageContentSourcePolicy; tag sources: ImageTagMirrorSet).\n", strings.Join(written, ", "))
+				}
+			}
+			if runErr == nil && toDir != "" {
 				return f.pack(ctx, cmd, toDir)
 			}
-			return nil
+			return runErr
 		},
 	}
 	cmd.Flags().StringVarP(&mappingFile, "filename", "f", "", "mapping file: one \"SRC DST\" pair a line (with --to-dir, DST is the name inside the directory)")
 	cmd.Flags().StringVar(&toDir, "to-dir", "", "write the images into this OCI image layout directory instead of a registry")
-	cmd.Flags().StringVar(&fromDir, "from-dir", "", "read the images from this OCI image layout directory and push them under DST_PREFIX")
+	cmd.Flags().StringVar(&fromDir, "from-dir", "", "read the images from this OCI image layout directory (or directory of --archive-size archives) and push them under DST_PREFIX")
+	cmd.Flags().StringVar(&manifestsDir, "manifests-dir", "", "when pushing to a registry: write the mirror configuration here, valid input for berth policy render: idms.yaml + icsp.yaml for sources named by digest, itms.yaml (ImageTagMirrorSet) for sources named by tag whose destination keeps the tag")
+	cmd.Flags().StringVar(&objName, "name", "berth-mirror", "metadata.name prefix of the objects --manifests-dir writes")
 	return cmd
 }
 
@@ -602,21 +632,50 @@ func sortedUnique(ss []string) []string {
 }
 
 func writeMirrorSets(dir, name string, ms []mirror.MirrorSource) error {
+	_, err := writeAllMirrorSets(dir, name, ms, nil, true)
+	return err
+}
+
+// writeAllMirrorSets writes idms.yaml and icsp.yaml for digest sources
+// (also when there are none, if always is set) and itms.yaml for tag
+// sources, returning the paths written.
+func writeAllMirrorSets(dir, name string, digest, tag []mirror.MirrorSource, always bool) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return nil, fmt.Errorf("--manifests-dir: %w", err)
 	}
-	idms, err := mirror.ImageDigestMirrorSets(name, ms)
-	if err != nil {
-		return err
+	type render func(string, []mirror.MirrorSource) ([]byte, error)
+	var files []struct {
+		name string
+		ms   []mirror.MirrorSource
+		r    render
 	}
-	icsp, err := mirror.ImageContentSourcePolicies(name, ms)
-	if err != nil {
-		return err
+	add := func(n string, ms []mirror.MirrorSource, r render) {
+		files = append(files, struct {
+			name string
+			ms   []mirror.MirrorSource
+			r    render
+		}{n, ms, r})
 	}
-	if err := os.WriteFile(filepath.Join(dir, "idms.yaml"), idms, 0o644); err != nil {
-		return err
+	if always || len(digest) > 0 {
+		add("idms.yaml", digest, mirror.ImageDigestMirrorSets)
+		add("icsp.yaml", digest, mirror.ImageContentSourcePolicies)
 	}
-	return os.WriteFile(filepath.Join(dir, "icsp.yaml"), icsp, 0o644)
+	if len(tag) > 0 {
+		add("itms.yaml", tag, mirror.ImageTagMirrorSets)
+	}
+	var written []string
+	for _, f := range files {
+		raw, err := f.r(name, f.ms)
+		if err != nil {
+			return written, err
+		}
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, raw, 0o644); err != nil {
+			return written, err
+		}
+		written = append(written, p)
+	}
+	return written, nil
 }
 
 // mirrorEnv is what one mirror command run needs, built from the flags.

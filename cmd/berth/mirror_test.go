@@ -366,3 +366,87 @@ func TestMirrorStateRegistryCommand(t *testing.T) {
 		t.Errorf("bad --registry: %v", err)
 	}
 }
+
+// Images copied by tag get an ImageTagMirrorSet, images by digest stay in
+// IDMS/ICSP, and berth policy check accepts the lot.
+func TestMirrorImageTagMirrorSet(t *testing.T) {
+	src := mirrortest.StartRegistry(t)
+	dst := mirrortest.StartRegistry(t)
+	if _, err := mirrortest.PushImage(src+"/app/tagged:v1", 41); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := mirrortest.PushImage(src+"/app/pinned:v1", 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mirrortest.PushImage(src+"/app/renamed:v1", 43); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	mapping := filepath.Join(work, "map.txt")
+	os.WriteFile(mapping, []byte(src+"/app/tagged:v1 "+dst+"/m/tagged\n"+src+"/app/pinned@"+d2+" "+dst+"/m/pinned\n"+src+"/app/renamed:v1 "+dst+"/m/renamed:other\n"), 0o644)
+
+	check := func(t *testing.T, mdir string) {
+		t.Helper()
+		itms, err := os.ReadFile(filepath.Join(mdir, "itms.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idms, err := os.ReadFile(filepath.Join(mdir, "idms.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			doc, want string
+			present   bool
+		}{
+			{string(itms), "kind: ImageTagMirrorSet", true},
+			{string(itms), "source: " + src + "/app/tagged", true},
+			{string(itms), "source: " + src + "/app/pinned", false},
+			{string(itms), "source: " + src + "/app/renamed", false},
+			{string(idms), "source: " + src + "/app/pinned", true},
+			{string(idms), "source: " + src + "/app/tagged", false},
+		} {
+			if strings.Contains(c.doc, c.want) != c.present {
+				t.Errorf("%q present = %v, want %v in:\n%s", c.want, !c.present, c.present, c.doc)
+			}
+		}
+		out, errOut, err := runMirrorCLI(t, "policy", "check", mdir)
+		if err != nil || !strings.Contains(out, "ok") {
+			t.Errorf("policy check %s: %v\n%s%s", mdir, err, out, errOut)
+		}
+	}
+	t.Run("registry to registry", func(t *testing.T) {
+		mdir := filepath.Join(work, "manifests")
+		_, errOut, err := runMirrorCLI(t, "mirror", "image", "-f", mapping, "--manifests-dir", mdir, "--progress", "none")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, errOut)
+		}
+		if !strings.Contains(errOut, "no ImageTagMirrorSet entry") {
+			t.Errorf("no warning for the renamed tag:\n%s", errOut)
+		}
+		check(t, mdir)
+	})
+	t.Run("from a directory", func(t *testing.T) {
+		dir := filepath.Join(work, "dir")
+		if _, errOut, err := runMirrorCLI(t, "mirror", "image", "--to-dir", dir, src+"/app/tagged:v1", src+"/app/pinned@"+d2, "--progress", "none"); err != nil {
+			t.Fatalf("%v\n%s", err, errOut)
+		}
+		other := mirrortest.StartRegistry(t)
+		mdir := filepath.Join(work, "manifests2")
+		if _, errOut, err := runMirrorCLI(t, "mirror", "image", "--from-dir", dir, other+"/m", "--manifests-dir", mdir, "--progress", "none"); err != nil {
+			t.Fatalf("%v\n%s", err, errOut)
+		}
+		itms, _ := os.ReadFile(filepath.Join(mdir, "itms.yaml"))
+		if !strings.Contains(string(itms), "- "+other+"/m/app/tagged") {
+			t.Errorf("itms.yaml does not point at the disconnected registry:\n%s", itms)
+		}
+		out, _, err := runMirrorCLI(t, "policy", "check", mdir)
+		if err != nil || !strings.Contains(out, "ok") {
+			t.Errorf("policy check: %v\n%s", err, out)
+		}
+	})
+	if _, _, err := runMirrorCLI(t, "mirror", "image", "--to-dir", work, "a/b:1", "--manifests-dir", work); err == nil || !strings.Contains(err.Error(), "--manifests-dir") {
+		t.Errorf("--manifests-dir with --to-dir: %v", err)
+	}
+}

@@ -300,3 +300,37 @@ func (c *Client) LayoutJobs(l *Layout, prefix string) ([]Job, error) {
 	}
 	return jobs, nil
 }
+
+// JobMirrorSets derives the mirror configuration of a copy: each job's
+// source repository mirrored at its destination repository. Sources named
+// by digest go to digest (IDMS/ICSP); sources named by tag go to tag
+// (ITMS), but only when the destination keeps the tag, since a tag mirror
+// is asked for the same tag. Jobs whose source is not a registry reference
+// (a layout written by another tool) or whose destination is a layout are
+// left out; notes say why for each skipped job.
+func JobMirrorSets(jobs []Job) (digest, tag []MirrorSource, notes []string) {
+	for _, j := range jobs {
+		if _, ok := j.Target.(*Registry); !ok {
+			continue
+		}
+		repo, ref, err := ParseRef(j.from(), false)
+		if err != nil || strings.HasPrefix(j.from(), "oci:") {
+			notes = append(notes, fmt.Sprintf("%s: source is not a registry reference; no mirror set entry", j.from()))
+			continue
+		}
+		src := repo.String()
+		if repo.RegistryStr() == name.DefaultRegistry {
+			src = "docker.io/" + repo.RepositoryStr()
+		}
+		ms := MirrorSource{Source: src, Mirrors: []string{j.Target.Name() + "/" + j.DstRepo}}
+		switch {
+		case strings.Contains(ref, ":"):
+			digest = append(digest, ms)
+		case ref == "" || ref == j.DstTag:
+			tag = append(tag, ms)
+		default:
+			notes = append(notes, fmt.Sprintf("%s: copied by tag to tag %q; a tag mirror is asked for the source's tag, so no ImageTagMirrorSet entry", j.from(), j.DstTag))
+		}
+	}
+	return normalize(digest), normalize(tag), notes
+}

@@ -334,6 +334,25 @@ type icspObject struct {
 	} `json:"spec"`
 }
 
+type itmsObject struct {
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind"`
+	Metadata   objectMeta `json:"metadata"`
+	Spec       struct {
+		ImageTagMirrors []MirrorSource `json:"imageTagMirrors"`
+	} `json:"spec"`
+}
+
+// ImageTagMirrorSets renders ms as ImageTagMirrorSet YAML (mirrors used for
+// pulls by tag), split like ImageDigestMirrorSets.
+func ImageTagMirrorSets(name string, ms []MirrorSource) ([]byte, error) {
+	return splitObjects(name, ms, func(n string, part []MirrorSource) any {
+		o := itmsObject{APIVersion: "config.openshift.io/v1", Kind: "ImageTagMirrorSet", Metadata: objectMeta{Name: n}}
+		o.Spec.ImageTagMirrors = part
+		return o
+	})
+}
+
 // ImageDigestMirrorSets renders ms as ImageDigestMirrorSet YAML documents
 // named <name>-0, <name>-1, ..., each under MaxObjectBytes, joined by "---".
 func ImageDigestMirrorSets(name string, ms []MirrorSource) ([]byte, error) {

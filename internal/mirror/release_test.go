@@ -109,6 +109,11 @@ func TestMirrorSetRendering(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "icsp", icsp)
+	itms, err := mirror.ImageTagMirrorSets("release-4.16.0", ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "itms", itms)
 	golden(t, "install-config", []byte(mirror.InstallConfigSnippet(ms, false)))
 }
 
