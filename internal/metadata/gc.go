@@ -96,6 +96,35 @@ func (s *Store) BlobReferenced(ctx context.Context, d digest.Digest) (bool, erro
 	return err == nil, err
 }
 
+// BlobUsage tells which repositories link blob d and whether any manifest is
+// d or references it; gc's dry run uses it to foresee the effect of removing
+// stale links.
+func (s *Store) BlobUsage(ctx context.Context, d digest.Digest) (linkedIn []string, inManifests bool, err error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT repo FROM repo_blobs WHERE digest = ? ORDER BY repo`, string(d))
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, false, err
+		}
+		linkedIn = append(linkedIn, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	var one int
+	err = s.r.QueryRowContext(ctx, `SELECT 1 WHERE
+		EXISTS (SELECT 1 FROM manifests WHERE digest = ?1) OR
+		EXISTS (SELECT 1 FROM manifest_refs WHERE child = ?1)`, string(d)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return linkedIn, false, nil
+	}
+	return linkedIn, err == nil, err
+}
+
 // RepoGraph is a repository's manifests and how they relate, as prune needs
 // them. It is read in one transaction, so it is a consistent snapshot.
 type RepoGraph struct {
