@@ -41,6 +41,12 @@ type Config struct {
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
 	// (a Go duration; default "30s").
 	ShutdownTimeout string `yaml:"shutdownTimeout"`
+	// GC schedules garbage collection of unreferenced blobs inside serve
+	// (on by default, daily).
+	GC GC `yaml:"gc"`
+	// Prune schedules pruning of old image revisions inside serve (off by
+	// default).
+	Prune Prune `yaml:"prune"`
 
 	// Fields of the operator's spec that have no meaning for berth serve
 	// are accepted so an existing object loads unchanged.
@@ -90,6 +96,48 @@ func (l RequestLimit) Wait() time.Duration {
 	return d
 }
 
+// GC is the background garbage collection: stale blob links and
+// unreferenced bytes older than GracePeriod are removed every Interval,
+// while the registry keeps serving.
+type GC struct {
+	// Disabled turns the background run off (berth gc still works).
+	Disabled bool `yaml:"disabled"`
+	// Interval between runs, a Go duration; default "24h". The first run
+	// comes one interval after start.
+	Interval string `yaml:"interval"`
+	// GracePeriod spares bytes and links younger than this, a Go duration;
+	// default "1h". It must outlast the slowest push you want to survive a
+	// run (first blob upload to manifest upload).
+	GracePeriod string `yaml:"gracePeriod"`
+}
+
+// Prune is the background pruning of old image revisions, as
+// oc adm prune images does. Prune and gc runs never overlap.
+type Prune struct {
+	// Enabled turns the background run on (default off).
+	Enabled bool `yaml:"enabled"`
+	// Interval between runs, a Go duration; default "24h".
+	Interval string `yaml:"interval"`
+	// KeepTagRevisions is how many of the newest manifests of each tag's
+	// history are kept; default 3.
+	KeepTagRevisions int `yaml:"keepTagRevisions"`
+	// KeepYoungerThan spares manifests pushed more recently, a Go
+	// duration; default "60m".
+	KeepYoungerThan string `yaml:"keepYoungerThan"`
+}
+
+// Every parses Interval (validated by Validate).
+func (g GC) Every() time.Duration { d, _ := time.ParseDuration(g.Interval); return d }
+
+// Grace parses GracePeriod (validated by Validate).
+func (g GC) Grace() time.Duration { d, _ := time.ParseDuration(g.GracePeriod); return d }
+
+// Every parses Interval (validated by Validate).
+func (p Prune) Every() time.Duration { d, _ := time.ParseDuration(p.Interval); return d }
+
+// YoungerThan parses KeepYoungerThan (validated by Validate).
+func (p Prune) YoungerThan() time.Duration { d, _ := time.ParseDuration(p.KeepYoungerThan); return d }
+
 // TLS names a certificate and key in PEM files.
 type TLS struct {
 	CertFile string `yaml:"certFile"`
@@ -112,6 +160,21 @@ func (c *Config) Defaults() {
 	}
 	if c.ShutdownTimeout == "" {
 		c.ShutdownTimeout = "30s"
+	}
+	if c.GC.Interval == "" {
+		c.GC.Interval = "24h"
+	}
+	if c.GC.GracePeriod == "" {
+		c.GC.GracePeriod = "1h"
+	}
+	if c.Prune.Interval == "" {
+		c.Prune.Interval = "24h"
+	}
+	if c.Prune.KeepTagRevisions == 0 {
+		c.Prune.KeepTagRevisions = 3
+	}
+	if c.Prune.KeepYoungerThan == "" {
+		c.Prune.KeepYoungerThan = "60m"
 	}
 }
 
@@ -149,6 +212,14 @@ func (c *Config) Validate() error {
 	}
 	if d, err := time.ParseDuration(c.ShutdownTimeout); c.ShutdownTimeout != "" && (err != nil || d <= 0) {
 		errs = append(errs, fmt.Errorf("shutdownTimeout: %q is not a positive duration like 30s", c.ShutdownTimeout))
+	}
+	for field, v := range map[string]string{"gc.interval": c.GC.Interval, "gc.gracePeriod": c.GC.GracePeriod, "prune.interval": c.Prune.Interval, "prune.keepYoungerThan": c.Prune.KeepYoungerThan} {
+		if d, err := time.ParseDuration(v); v != "" && (err != nil || d <= 0) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration like 24h or 30m", field, v))
+		}
+	}
+	if c.Prune.KeepTagRevisions < 0 {
+		errs = append(errs, fmt.Errorf("prune.keepTagRevisions: %d must be 1 or more (the tagged revision is always kept)", c.Prune.KeepTagRevisions))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls: certFile and keyFile must be set together"))
@@ -230,6 +301,8 @@ func cleanYAMLError(err error) error {
 	msg = strings.ReplaceAll(msg, " in type config.object", "")
 	msg = strings.ReplaceAll(msg, " in type config.Storage", " in storage")
 	msg = strings.ReplaceAll(msg, " in type config.TLS", " in tls")
+	msg = strings.ReplaceAll(msg, " in type config.GC", " in gc")
+	msg = strings.ReplaceAll(msg, " in type config.Prune", " in prune")
 	msg = strings.ReplaceAll(msg, " in type config.Filesystem", " in storage.filesystem")
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
 	return errors.New("invalid config: " + msg)

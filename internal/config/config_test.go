@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -43,6 +44,21 @@ spec:
 			}
 		}},
 		{name: "bad wait", in: "requests:\n  write: {maxRunning: 1, maxWaitInQueue: soon}\n", wantErr: "requests.write.maxWaitInQueue"},
+		{name: "gc and prune defaults", in: "", check: func(t *testing.T, c *Config) {
+			if c.GC.Disabled || c.GC.Every() != 24*time.Hour || c.GC.Grace() != time.Hour {
+				t.Fatalf("gc = %+v", c.GC)
+			}
+			if c.Prune.Enabled || c.Prune.Every() != 24*time.Hour || c.Prune.KeepTagRevisions != 3 || c.Prune.YoungerThan() != time.Hour {
+				t.Fatalf("prune = %+v", c.Prune)
+			}
+		}},
+		{name: "gc and prune set", in: "gc: {interval: 6h, gracePeriod: 2h}\nprune: {enabled: true, keepTagRevisions: 5, keepYoungerThan: 3h}\n", check: func(t *testing.T, c *Config) {
+			if c.GC.Every() != 6*time.Hour || c.GC.Grace() != 2*time.Hour || !c.Prune.Enabled || c.Prune.KeepTagRevisions != 5 || c.Prune.YoungerThan() != 3*time.Hour {
+				t.Fatalf("gc = %+v, prune = %+v", c.GC, c.Prune)
+			}
+		}},
+		{name: "gc bad durations", in: "gc: {interval: often, gracePeriod: 0s}\nprune: {keepTagRevisions: -1}\n", wantErr: "gc.gracePeriod"},
+		{name: "gc unknown key", in: "gc:\n  grace: 1h\n", wantErr: "field grace not found in gc"},
 		{name: "wrong kind", in: "apiVersion: v1\nkind: ConfigMap\n", wantErr: "is not an imageregistry"},
 	}
 	for _, tc := range tests {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/api"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/storage"
@@ -25,6 +26,7 @@ type Server struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	meta    *metadata.Store
+	blobs   storage.Backend
 	reg     *registry.Registry
 	handler http.Handler
 }
@@ -50,6 +52,41 @@ func (s *Server) purgeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// maintenanceLoop runs the scheduled prune (when enabled) and gc (unless
+// disabled), each every its own interval, the first one interval after
+// start. Both are online-safe (see internal/gc), so serving never pauses;
+// a failed run is logged and retried at the next tick.
+func (s *Server) maintenanceLoop(ctx context.Context) {
+	gcCfg, pruneCfg := s.cfg.GC, s.cfg.Prune
+	if gcCfg.Disabled && !pruneCfg.Enabled {
+		return
+	}
+	tick := func(on bool, every time.Duration) <-chan time.Time {
+		if !on || every <= 0 {
+			return nil
+		}
+		t := time.NewTicker(every)
+		go func() { <-ctx.Done(); t.Stop() }()
+		return t.C
+	}
+	gcTick := tick(!gcCfg.Disabled, gcCfg.Every())
+	pruneTick := tick(pruneCfg.Enabled, pruneCfg.Every())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-pruneTick:
+			if _, err := gc.Prune(ctx, s.meta, gc.PruneOptions{KeepTagRevisions: pruneCfg.KeepTagRevisions, KeepYoungerThan: pruneCfg.YoungerThan(), Log: s.log}); err != nil && ctx.Err() == nil {
+				s.log.Warn("scheduled prune failed", "err", err)
+			}
+		case <-gcTick:
+			if _, err := gc.Collect(ctx, s.blobs, s.meta, gc.Options{Grace: gcCfg.Grace(), Log: s.log}); err != nil && ctx.Err() == nil {
+				s.log.Warn("scheduled gc failed", "err", err)
+			}
 		}
 	}
 }
@@ -87,7 +124,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		WriteLimit:    api.Limit{MaxRunning: cfg.Requests.Write.MaxRunning, MaxInQueue: cfg.Requests.Write.MaxInQueue, MaxWait: cfg.Requests.Write.Wait()},
 		Metrics:       promReg,
 	})
-	return &Server{cfg: cfg, log: log, meta: meta, reg: reg, handler: h}, nil
+	return &Server{cfg: cfg, log: log, meta: meta, blobs: blobs, reg: reg, handler: h}, nil
 }
 
 // Handler is the server's HTTP handler (for in-process tests).
@@ -107,6 +144,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go s.purgeLoop(ctx)
+	go s.maintenanceLoop(ctx)
 	go func() {
 		if s.cfg.TLS.CertFile != "" {
 			errc <- hs.ServeTLS(ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
