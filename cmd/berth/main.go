@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newPolicyCmd(),
 		newMirrorCmd(),
 		newBenchCmd(),
+		newGCCmd(), newPruneCmd(),
 	)
 	return root
 }
