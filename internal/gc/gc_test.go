@@ -1,7 +1,8 @@
-package gc
+package gc_test
 
 import (
 	"context"
+	"github.com/berth-registry/berth/internal/gc"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 const grace = 100 * time.Millisecond
 
-func digests(bs []Blob) []digest.Digest {
+func digests(bs []gc.Blob) []digest.Digest {
 	var out []digest.Digest
 	for _, b := range bs {
 		out = append(out, b.Digest)
@@ -60,7 +61,7 @@ func TestCollect(t *testing.T) {
 	wantDeleted := sorted(orphan, crash, gone, digest.FromString("config-gone"), digest.FromString("layer-gone"))
 
 	for _, dry := range []bool{true, false} {
-		res, err := Collect(ctx, e.blobs, e.meta, Options{Grace: grace, DryRun: dry})
+		res, err := gc.Collect(ctx, e.blobs, e.meta, gc.Options{Grace: grace, DryRun: dry})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +88,7 @@ func TestCollect(t *testing.T) {
 	if err := e.pullable(t, "a", img); err != nil {
 		t.Fatalf("kept image not pullable: %v", err)
 	}
-	again, err := Collect(ctx, e.blobs, e.meta, Options{Grace: grace})
+	again, err := gc.Collect(ctx, e.blobs, e.meta, gc.Options{Grace: grace})
 	if err != nil || len(again.Links)+len(again.Deleted) != 0 {
 		t.Fatalf("second run = %+v, %v; want a no-op", again, err)
 	}
@@ -116,7 +117,7 @@ func TestCollect(t *testing.T) {
 
 func TestCollectFreshRootIsNoop(t *testing.T) {
 	e := newEnv(t)
-	res, err := Collect(context.Background(), e.blobs, e.meta, Options{})
+	res, err := gc.Collect(context.Background(), e.blobs, e.meta, gc.Options{})
 	if err != nil || res.Scanned != 0 || len(res.Links)+len(res.Deleted) != 0 {
 		t.Fatalf("fresh root: %+v, %v", res, err)
 	}
@@ -136,12 +137,12 @@ func TestCollectGrace(t *testing.T) {
 	e.blob(t, "r", "re-pushed before")
 	young := e.blob(t, "r", "young")
 
-	res, err := Collect(ctx, e.blobs, e.meta, Options{Grace: grace, afterMark: func() {
+	res, err := gc.Collect(ctx, e.blobs, e.meta, gc.WithAfterMark(gc.Options{Grace: grace}, func() {
 		e.blob(t, "r", "re-pushed during")
 		if err := e.meta.LinkBlob(ctx, "r", mountedDuring, 13); err != nil {
 			t.Error(err)
 		}
-	}})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +161,11 @@ func TestCollectGrace(t *testing.T) {
 		t.Errorf("fresh links removed: %v", res.Links)
 	}
 	// Unreferenced but young: spared, and counted.
-	res, err = Collect(ctx, e.blobs, e.meta, Options{Grace: time.Hour})
+	res, err = gc.Collect(ctx, e.blobs, e.meta, gc.Options{Grace: time.Hour})
 	if err != nil || len(res.Deleted) != 0 {
 		t.Fatalf("with a long grace: %+v, %v", res, err)
 	}
-	if _, err := Collect(ctx, e.blobs, e.meta, Options{Grace: -1}); err == nil || !strings.Contains(err.Error(), "negative") {
+	if _, err := gc.Collect(ctx, e.blobs, e.meta, gc.Options{Grace: -1}); err == nil || !strings.Contains(err.Error(), "negative") {
 		t.Fatalf("negative grace: %v", err)
 	}
 }

@@ -1,9 +1,10 @@
-package gc
+package gc_test
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/berth-registry/berth/internal/gc"
 	"io"
 	"net/http"
 	"sync"
@@ -106,7 +107,7 @@ func TestOnline(t *testing.T) {
 	}
 	var runs, deleted, links int
 	for ctx.Err() == nil {
-		res, err := Collect(context.Background(), e.blobs, e.meta, Options{Grace: onlineGrace})
+		res, err := gc.Collect(context.Background(), e.blobs, e.meta, gc.Options{Grace: onlineGrace})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +118,7 @@ func TestOnline(t *testing.T) {
 	}
 	wg.Wait()
 	time.Sleep(2 * onlineGrace)
-	res, err := Collect(context.Background(), e.blobs, e.meta, Options{Grace: onlineGrace})
+	res, err := gc.Collect(context.Background(), e.blobs, e.meta, gc.Options{Grace: onlineGrace})
 	if err != nil {
 		t.Fatal(err)
 	}

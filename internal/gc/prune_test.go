@@ -1,8 +1,9 @@
-package gc
+package gc_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/berth-registry/berth/internal/gc"
 	"slices"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-func prunedDigests(ps []Pruned) []digest.Digest {
+func prunedDigests(ps []gc.Pruned) []digest.Digest {
 	var out []digest.Digest
 	for _, p := range ps {
 		out = append(out, p.Digest)
@@ -46,7 +47,7 @@ func TestPrune(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	young := e.image(t, "app", "latest", "config young", "", "layer young")
 
-	opts := PruneOptions{KeepTagRevisions: 2, KeepYoungerThan: 40 * time.Millisecond}
+	opts := gc.PruneOptions{KeepTagRevisions: 2, KeepYoungerThan: 40 * time.Millisecond}
 	want := sorted(rev[1], rev[2], rev[3], sigOld, idxOld, childOld)
 	names := map[digest.Digest]string{sigOld: "sigOld", sigNew: "sigNew", digestOnly: "digestOnly", childOld: "childOld", shared: "shared", idxOld: "idxOld", childNew: "childNew", idxNew: "idxNew", idxMid: "idxMid", young: "young"}
 	for i, d := range rev {
@@ -60,7 +61,7 @@ func TestPrune(t *testing.T) {
 	}
 	for _, dry := range []bool{true, false} {
 		opts.DryRun = dry
-		res, err := Prune(ctx, e.meta, opts)
+		res, err := gc.Prune(ctx, e.meta, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +85,7 @@ func TestPrune(t *testing.T) {
 	}
 	// The pruned revisions' own bytes go at the next gc.
 	time.Sleep(2 * grace)
-	res, err := Collect(ctx, e.blobs, e.meta, Options{Grace: grace})
+	res, err := gc.Collect(ctx, e.blobs, e.meta, gc.Options{Grace: grace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestPrune(t *testing.T) {
 	if slices.Contains(digests(res.Deleted), digest.FromString("base")) {
 		t.Error("gc deleted a layer kept revisions share")
 	}
-	again, err := Prune(ctx, e.meta, opts)
+	again, err := gc.Prune(ctx, e.meta, opts)
 	if err != nil || len(again.Deleted) != 0 {
 		t.Fatalf("second prune = %+v, %v", again, err)
 	}
@@ -108,7 +109,7 @@ func TestPruneDefaults(t *testing.T) {
 	for i := range 5 {
 		e.image(t, "r", "t", fmt.Sprintf("c%d", i), "")
 	}
-	res, err := Prune(context.Background(), e.meta, PruneOptions{})
+	res, err := gc.Prune(context.Background(), e.meta, gc.PruneOptions{})
 	if err != nil || len(res.Deleted) != 0 || res.Kept != 5 {
 		t.Fatalf("prune with defaults = %+v, %v", res, err)
 	}
@@ -126,12 +127,12 @@ func TestPruneRecheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := planPrune("r", g, 1, time.Now())
+	plan := gc.PlanPrune("r", g, 1, time.Now())
 	if got := prunedDigests(plan); !slices.Equal(got, []digest.Digest{old}) {
 		t.Fatalf("plan = %v", got)
 	}
 	e.manifest(t, "r", "again", "application/vnd.oci.image.manifest.v1+json", mustBody(t, e, "r", old))
-	deleted, skipped, err := deletePlan(ctx, e.meta, plan)
+	deleted, skipped, err := gc.DeletePlan(ctx, e.meta, plan)
 	if err != nil || len(deleted) != 0 || len(skipped) != 1 {
 		t.Fatalf("deleted %v skipped %v err %v", deleted, skipped, err)
 	}
