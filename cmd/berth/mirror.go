@@ -456,18 +456,14 @@ func (f *mirrorFlags) openFromDir(ctx context.Context, cmd *cobra.Command, dir s
 		}
 		target, cleanup = tmp, func() { os.RemoveAll(tmp) }
 	}
-	st, err := mirror.UnpackArchives(ctx, dir, target)
+	// Blobs verified by this unpack are pushed without hashing them again.
+	l, st, err := mirror.OpenUnpacked(ctx, dir, target)
 	if err != nil {
 		cleanup()
 		return nil, nop, fmt.Errorf("--from-dir %s: %w; nothing was pushed", dir, err)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "mirror: unpacked %d archives from %s into %s: %d files, %s, every digest verified\n",
 		st.Archives, dir, target, st.Files, humanMiB(st.Bytes))
-	l, err := mirror.OpenLayout(target, false)
-	if err != nil {
-		cleanup()
-		return nil, nop, err
-	}
 	return l, cleanup, nil
 }
 

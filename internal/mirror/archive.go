@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // Archives (--archive-size) carry a layout across media with a size limit
@@ -494,6 +496,8 @@ type UnpackStats struct {
 	Archives int
 	Files    int
 	Bytes    int64
+
+	verified []ArchivedFile // every file, hashed by this unpack
 }
 
 // UnpackArchives unpacks the archives in archiveDir into the layout at
@@ -559,7 +563,31 @@ func UnpackArchives(ctx context.Context, archiveDir, layoutDir string) (*UnpackS
 		st.Archives++
 	}
 	st.Files = len(set.Files)
+	st.verified = set.Files
 	return st, nil
+}
+
+// OpenUnpacked unpacks like UnpackArchives, then opens the layout trusting
+// every blob the unpack just hashed: pushing it reads those blobs without
+// hashing them again. A layout unpacked by an earlier process is opened
+// with OpenLayout and verified on the way out.
+func OpenUnpacked(ctx context.Context, archiveDir, layoutDir string) (*Layout, *UnpackStats, error) {
+	st, err := UnpackArchives(ctx, archiveDir, layoutDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := OpenLayout(layoutDir, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range st.verified {
+		if d, ok := blobDigestFromPath(f.Path); ok {
+			if h, err := v1.NewHash(d); err == nil {
+				l.markVerified(h, f.Size)
+			}
+		}
+	}
+	return l, st, nil
 }
 
 type unpacker struct {

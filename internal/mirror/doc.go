@@ -23,4 +23,22 @@
 //     after its bytes were hashed and matched that digest;
 //   - a layout unpacked from archives is used only when every archive was
 //     present and every file and archive matched the archive manifest.
+//
+// What is verified, and where: every blob byte is hashed once per leg.
+//   - registry to registry, and registry to layout: the engine's verifying
+//     reader hashes the stream and fails at EOF on a mismatch; a layout
+//     target reading it to EOF (Layout.PutBlob) does not hash again and
+//     renames the temporary file only after that check passed. Any other
+//     reader given to Layout.PutBlob is hashed there.
+//   - layout to registry: a blob is read back without hashing only when
+//     this process hashed it while writing it into that very Layout value,
+//     or while unpacking it from archives (OpenUnpacked). Everything else
+//     is hashed on the way out: a layout written by skopeo, crane or an
+//     earlier berth run, one carried on removable media, or unpacked by an
+//     earlier `berth mirror unpack`, since its files may have changed since
+//     anyone checked them. A file's digest name is never trusted by itself.
+//   - a blob the destination already holds (HEAD, or present under its
+//     name in a layout) is not read at all: a registry verified it when it
+//     accepted it, and a layout's names are how a rerun resumes.
+//   - manifests are small and always hashed when read.
 package mirror

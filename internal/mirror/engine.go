@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -595,17 +596,38 @@ func (c *Copier) putBlob(ctx context.Context, j Job, d v1.Descriptor, res *Resul
 	defer release()
 	c.observe(Event{Kind: BlobStarted, Image: res.Source, Digest: d.Digest, Size: d.Size})
 	var moved int64
+	vs, ok := j.Source.(verifiedSource)
+	trusted := ok && vs.verified(d)
 	err = retry(ctx, c.opts.Retry, func() error {
 		rc, err := j.Source.OpenBlob(ctx, j.SrcRepo, d)
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		vr := &verifyingReader{r: rc, d: d, h: sha256.New(), onRead: func(n int) {
+		if f, ok := rc.(*os.File); ok && trusted && d.Size > 0 && d.Size <= directMax {
+			if _, ok := j.Target.(*Registry); ok {
+				// Verified bytes go from the file to the socket as they
+				// are (sendfile), not through a buffer; progress comes
+				// when the blob is done, which at this size is soon.
+				if err := j.Target.PutBlob(ctx, j.DstRepo, d, f); err != nil {
+					return err
+				}
+				moved += d.Size
+				c.bytes.Add(d.Size)
+				c.observe(Event{Kind: BlobProgress, Image: res.Source, Digest: d.Digest, Size: d.Size, N: d.Size})
+				return nil
+			}
+		}
+		vr := &verifyingReader{r: rc, d: d, onRead: func(n int) {
 			moved += int64(n)
 			c.bytes.Add(int64(n))
 			c.observe(Event{Kind: BlobProgress, Image: res.Source, Digest: d.Digest, Size: d.Size, N: int64(n)})
 		}}
+		// Hash on the way unless the source hashed these very bytes
+		// itself (see doc.go: what is verified once, and where).
+		if !trusted {
+			vr.h = sha256.New()
+		}
 		return j.Target.PutBlob(ctx, j.DstRepo, d, vr)
 	})
 	c.observe(Event{Kind: BlobDone, Image: res.Source, Digest: d.Digest, Size: d.Size})
@@ -616,6 +638,10 @@ func (c *Copier) putBlob(ctx context.Context, j Job, d v1.Descriptor, res *Resul
 	res.add(func(r *Result) { r.BlobsCopied++ })
 	return nil
 }
+
+// directMax is the largest verified layout blob pushed straight from its
+// file; bigger ones stream through a counting reader so progress bars move.
+const directMax = 64 << 20
 
 // acquire takes a global blob slot and one slot per registry involved, in
 // name order so two transfers never wait on each other.
@@ -661,8 +687,24 @@ func (c *Copier) acquire(ctx context.Context, hosts ...string) (func(), error) {
 // ErrDigestMismatch reports content that does not hash to its digest.
 var ErrDigestMismatch = errors.New("content does not match its digest")
 
+// verifiedSource is a Source that can vouch for some of its blobs: this
+// process hashed their bytes when it stored them, so reading them back to
+// push them need not hash them again.
+type verifiedSource interface {
+	verified(d v1.Descriptor) bool
+}
+
+// digestChecker is a reader that fails at EOF unless what it delivered
+// hashes to checks()'s digest with its size: a Target that reads it to EOF
+// before committing the blob need not hash the bytes a second time.
+type digestChecker interface {
+	io.Reader
+	checks() (v1.Descriptor, bool)
+}
+
 // verifyingReader hashes what passes through and fails at EOF when the
-// bytes do not match the descriptor.
+// bytes do not match the descriptor. With h nil it only counts and checks
+// the size (a blob its source already verified).
 type verifyingReader struct {
 	r      io.Reader
 	d      v1.Descriptor
@@ -671,10 +713,20 @@ type verifyingReader struct {
 	onRead func(int)
 }
 
+var _ digestChecker = (*verifyingReader)(nil)
+
+// checks implements digestChecker: only a hashing reader vouches for the
+// digest.
+func (v *verifyingReader) checks() (v1.Descriptor, bool) {
+	return v.d, v.h != nil && v.d.Digest.Algorithm == "sha256"
+}
+
 func (v *verifyingReader) Read(p []byte) (int, error) {
 	n, err := v.r.Read(p)
 	if n > 0 {
-		v.h.Write(p[:n])
+		if v.h != nil {
+			v.h.Write(p[:n])
+		}
 		v.n += int64(n)
 		if v.onRead != nil {
 			v.onRead(n)
@@ -683,6 +735,9 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		if v.d.Size > 0 && v.n != v.d.Size {
 			return n, fmt.Errorf("blob %s: got %d bytes, want %d: %w", v.d.Digest, v.n, v.d.Size, ErrDigestMismatch)
+		}
+		if v.h == nil {
+			return n, err
 		}
 		if got := hex.EncodeToString(v.h.Sum(nil)); v.d.Digest.Algorithm == "sha256" && got != v.d.Digest.Hex {
 			return n, fmt.Errorf("blob %s: content hashes to sha256:%s: %w", v.d.Digest, got, ErrDigestMismatch)

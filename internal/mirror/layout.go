@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -75,17 +77,31 @@ type Layout struct {
 	entries map[string]CatalogEntry
 	flushMu sync.Mutex // one writer of index.json and the catalog at a time
 	assumed map[string]bool
+	// trusted holds the blobs (digest: size) whose bytes this process
+	// hashed while writing or unpacking them here; only these are pushed
+	// without hashing them again.
+	trusted   map[v1.Hash]int64
+	lastFlush time.Time
 }
 
 var (
 	_ Source = (*Layout)(nil)
 	_ Target = (*Layout)(nil)
 	_ Closer = (*Layout)(nil)
+
+	_ verifiedSource = (*Layout)(nil)
 )
+
+// flushEvery bounds how often index.json and the catalog are rewritten
+// while a run adds images (Close always writes them). Blobs and manifests
+// are committed by their own renames, so an interrupted run loses at most
+// the names of its last images; a rerun finds their content by digest and
+// only writes the names again.
+const flushEvery = time.Second
 
 // OpenLayout opens (creating when create is set) the layout at dir.
 func OpenLayout(dir string, create bool) (*Layout, error) {
-	l := &Layout{dir: dir, entries: map[string]CatalogEntry{}}
+	l := &Layout{dir: dir, entries: map[string]CatalogEntry{}, trusted: map[v1.Hash]int64{}}
 	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
 		if !create {
 			return nil, fmt.Errorf("%s is not an OCI image layout (no oci-layout file): %w", dir, err)
@@ -304,7 +320,7 @@ func (l *Layout) PutManifest(ctx context.Context, repo, ref string, m *Manifest)
 	}
 	l.entries[e.key()] = e
 	l.mu.Unlock()
-	return l.flush()
+	return l.flushSoon()
 }
 
 // NoteSource records where a top-level image came from and keeps by-digest
@@ -320,7 +336,7 @@ func (l *Layout) NoteSource(repo, ref string, m *Manifest, source string) error 
 	}
 	l.entries[e.key()] = e
 	l.mu.Unlock()
-	return l.flush()
+	return l.flushSoon()
 }
 
 // HasBlob implements Target: a blob under its digest name is complete.
@@ -336,6 +352,9 @@ func (l *Layout) HasBlob(ctx context.Context, repo string, d v1.Descriptor) (boo
 }
 
 // PutBlob implements Target: write under a temporary name, verify, rename.
+// The bytes are hashed once: here, or by r when it is a digestChecker for
+// d (the copy engine's verifying reader), which fails the copy at EOF on a
+// mismatch before the rename could happen.
 func (l *Layout) PutBlob(ctx context.Context, repo string, d v1.Descriptor, r io.Reader) error {
 	if d.Digest.Algorithm != "sha256" {
 		return fmt.Errorf("blob %s: only sha256 digests are supported in a layout", d.Digest)
@@ -351,31 +370,111 @@ func (l *Layout) PutBlob(ctx context.Context, repo string, d v1.Descriptor, r io
 	if err != nil {
 		return err
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), r)
+	var h hash.Hash
+	if dc, ok := r.(digestChecker); ok {
+		if cd, ok := dc.checks(); !ok || cd.Digest != d.Digest || cd.Size != d.Size {
+			h = sha256.New()
+		}
+	} else {
+		h = sha256.New()
+	}
+	n, err := copyBlob(f, h, r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && hex.EncodeToString(h.Sum(nil)) != d.Digest.Hex {
+	if err == nil && h != nil && hex.EncodeToString(h.Sum(nil)) != d.Digest.Hex {
 		err = fmt.Errorf("blob %s: content hashes to sha256:%x: %w", d.Digest, h.Sum(nil), ErrDigestMismatch)
 	}
 	if err == nil && d.Size > 0 && n != d.Size {
 		err = fmt.Errorf("blob %s: got %d bytes, want %d: %w", d.Digest, n, d.Size, ErrDigestMismatch)
 	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
 	if err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, final)
+	l.markVerified(d.Digest, n)
+	return nil
+}
+
+// copyBufs are the buffers blobs are copied through: large enough that a
+// layer costs few write calls.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// copyBlob copies r to EOF into f, and into h when h is not nil. It fills
+// the buffer before each write, so small network reads do not each become
+// a write call.
+func copyBlob(f io.Writer, h hash.Hash, r io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		// Not io.ReadFull: it turns a short read's io.EOF into
+		// io.ErrUnexpectedEOF, and a truncated body's own
+		// io.ErrUnexpectedEOF must stay an error.
+		m := 0
+		var rerr error
+		for m < len(buf) && rerr == nil {
+			var k int
+			k, rerr = r.Read(buf[m:])
+			m += k
+		}
+		if m > 0 {
+			if h != nil {
+				h.Write(buf[:m])
+			}
+			if _, err := f.Write(buf[:m]); err != nil {
+				return n, err
+			}
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+func (l *Layout) markVerified(d v1.Hash, size int64) {
+	l.mu.Lock()
+	l.trusted[d] = size
+	l.mu.Unlock()
+}
+
+// verified implements verifiedSource.
+func (l *Layout) verified(d v1.Descriptor) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	size, ok := l.trusted[d.Digest]
+	return ok && (d.Size <= 0 || d.Size == size)
 }
 
 // Close implements Closer.
 func (l *Layout) Close() error { return l.flush() }
 
+// flushSoon flushes unless the last flush was under flushEvery ago.
+func (l *Layout) flushSoon() error {
+	l.mu.Lock()
+	due := time.Since(l.lastFlush) >= flushEvery
+	l.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return l.flush()
+}
+
 // flush rewrites index.json and the catalog atomically.
 func (l *Layout) flush() error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	l.lastFlush = time.Now()
+	l.mu.Unlock()
 	entries := l.Entries()
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
 	seen := map[string]bool{}

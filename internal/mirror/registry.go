@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -336,7 +337,14 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, d v1.Descriptor, bo
 	q := u.Query()
 	q.Set("digest", d.Digest.String())
 	u.RawQuery = q.Encode()
-	put, _ := http.NewRequest(http.MethodPut, u.String(), io.NopCloser(body))
+	// A file is handed to the transport as it is, so the body can go to
+	// the socket by sendfile; anything else is wrapped.
+	rb, ok := body.(*os.File)
+	var rbody io.ReadCloser = io.NopCloser(body)
+	if ok {
+		rbody = rb
+	}
+	put, _ := http.NewRequest(http.MethodPut, u.String(), rbody)
 	put.ContentLength = d.Size
 	put.Header.Set("Content-Type", "application/octet-stream")
 	resp, err = r.do(ctx, repo, true, put)
