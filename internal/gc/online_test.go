@@ -17,14 +17,14 @@ import (
 
 // TestOnline pushes, re-pushes and deletes images against a live server
 // while gc runs over and over on the same root through its own stores (as
-// `berth gc` does beside `berth serve`). The grace period (300ms) outlasts
+// `berth gc` does beside `berth serve`). The grace period (1s) outlasts
 // any single push here, which is the promise: every acknowledged image that
 // was not deleted stays pullable, and garbage is still collected.
 func TestOnline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for a few seconds")
 	}
-	const onlineGrace = 300 * time.Millisecond
+	const onlineGrace = time.Second
 	e := newEnv(t)
 	base := "http://" + servertest.Start(t, servertest.Options{Root: e.root})
 	client := &http.Client{Timeout: 10 * time.Second}
