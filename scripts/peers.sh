@@ -20,6 +20,7 @@ goinstall crane    github.com/google/go-containerregistry/cmd/crane@v0.22.1
 goinstall regctl   github.com/regclient/regclient/cmd/regctl@v0.11.7
 goinstall regsync  github.com/regclient/regclient/cmd/regsync@v0.11.7
 goinstall registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
+goinstall minio    github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 
 need_apt=()
 command -v skopeo >/dev/null || need_apt+=(skopeo)
@@ -31,6 +32,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq || true
   $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null || { echo "peers: FAILED to apt-get install ${need_apt[*]}" >&2; exit 1; }
 fi
-for p in crane regctl regsync registry; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
+for p in crane regctl regsync registry minio; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
 for p in skopeo podman; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
 echo "$bin"

@@ -1,18 +1,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/gc"
-	"github.com/berth-registry/berth/internal/metadata"
-	"github.com/berth-registry/berth/internal/storage"
+	"github.com/berth-registry/berth/internal/server"
 	"github.com/spf13/cobra"
 )
 
@@ -30,43 +27,30 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", `output format: "" (a table) or "json"`)
 }
 
-// load reads the config (if any) and resolves the root.
-func (f *storeFlags) load() (*config.Config, string, error) {
+// load reads the config (if any) or takes --root.
+func (f *storeFlags) load() (*config.Config, error) {
 	if f.output != "" && f.output != "json" {
-		return nil, "", fmt.Errorf("--output: %q is not \"json\"", f.output)
+		return nil, fmt.Errorf("--output: %q is not \"json\"", f.output)
 	}
 	cfg := &config.Config{}
 	if f.cfgPath != "" {
 		c, err := config.Load(f.cfgPath)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		cfg = c
 	}
 	if f.root != "" {
 		if f.cfgPath != "" {
-			return nil, "", errors.New("--root and --config name the store twice; give one")
+			return nil, errors.New("--root and --config name the store twice; give one")
 		}
 		cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: f.root}
 	}
 	cfg.Defaults()
-	if cfg.Storage.Filesystem == nil {
-		return nil, "", fmt.Errorf("%s: storage is not filesystem; an emptyDir store lives inside its berth serve process, whose config gc and prune schedule it", f.cfgPath)
+	if cfg.Storage.EmptyDir != nil {
+		return nil, fmt.Errorf("%s: storage is emptyDir; an emptyDir store lives inside its berth serve process, whose config gc and prune schedule it", f.cfgPath)
 	}
-	return cfg, cfg.Storage.Filesystem.RootDirectory, nil
-}
-
-// open opens the stores exactly as berth serve does; both may run at once.
-func openStores(ctx context.Context, root string) (storage.Backend, *metadata.Store, error) {
-	blobs, err := storage.NewFilesystem(root)
-	if err != nil {
-		return nil, nil, err
-	}
-	meta, err := metadata.OpenSQLite(ctx, filepath.Join(root, "metadata.db"))
-	if err != nil {
-		return nil, nil, err
-	}
-	return blobs, meta, nil
+	return cfg, nil
 }
 
 func newGCCmd() *cobra.Command {
@@ -91,7 +75,7 @@ bytes go at the next gc. The default for --grace (or gc.gracePeriod in
   berth gc --config registry.yaml --grace 2h -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, root, err := f.load()
+			cfg, err := f.load()
 			if err != nil {
 				return err
 			}
@@ -102,11 +86,12 @@ bytes go at the next gc. The default for --grace (or gc.gracePeriod in
 				}
 				g = grace
 			}
-			blobs, meta, err := openStores(cmd.Context(), root)
+			st, err := server.OpenStores(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			defer meta.Close()
+			defer st.Close()
+			blobs, meta := st.Blobs, st.Meta
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			res, err := gc.Collect(cmd.Context(), blobs, meta, gc.Options{Grace: g, DryRun: f.dryRun, Log: log})
 			if err != nil {
@@ -159,7 +144,7 @@ took a reference to it meanwhile.`,
   berth prune --keep-tag-revisions 5 --keep-younger-than 24h -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, root, err := f.load()
+			cfg, err := f.load()
 			if err != nil {
 				return err
 			}
@@ -176,11 +161,12 @@ took a reference to it meanwhile.`,
 				}
 				opts.KeepYoungerThan = younger
 			}
-			_, meta, err := openStores(cmd.Context(), root)
+			st, err := server.OpenStores(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			defer meta.Close()
+			defer st.Close()
+			meta := st.Meta
 			opts.Log = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			res, err := gc.Prune(cmd.Context(), meta, opts)
 			if err != nil {

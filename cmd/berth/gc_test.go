@@ -128,7 +128,7 @@ func TestGCCommandErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"gc", "--root", dir, "--grace", "0s"}, "--grace"},
-		{[]string{"gc", "--config", mem}, "not filesystem"},
+		{[]string{"gc", "--config", mem}, "storage is emptyDir"},
 		{[]string{"gc", "--root", dir, "--config", mem}, "--root and --config"},
 		{[]string{"prune", "--root", dir, "--keep-tag-revisions", "0"}, "--keep-tag-revisions"},
 		{[]string{"prune", "--root", dir, "-o", "yaml"}, "--output"},

@@ -38,6 +38,10 @@ type Config struct {
 	// deletes), as the operator's spec.requests does; beyond the queue a
 	// client gets 429 TOOMANYREQUESTS.
 	Requests Requests `yaml:"requests"`
+	// MetadataDirectory holds the metadata database when blobs live in an
+	// object store (default "berth-data"); with filesystem storage the
+	// database lives in the storage root.
+	MetadataDirectory string `yaml:"metadataDirectory"`
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
 	// (a Go duration; default "30s").
 	ShutdownTimeout string `yaml:"shutdownTimeout"`
@@ -61,13 +65,35 @@ type Storage struct {
 	Filesystem *Filesystem `yaml:"filesystem"`
 	// EmptyDir keeps everything in memory and loses it on exit.
 	EmptyDir *struct{} `yaml:"emptyDir"`
-	// S3, GCS and Azure are reserved for object-store backends; they are
-	// read loosely only so Validate can say they are not in this build.
-	S3    map[string]any `yaml:"s3"`
+	// S3 stores blobs in an S3 or S3-compatible bucket (metadata stays in
+	// MetadataDirectory).
+	S3 *S3 `yaml:"s3"`
+	// GCS and Azure are reserved for object-store backends; they are read
+	// loosely only so Validate can say they are not in this build.
 	GCS   map[string]any `yaml:"gcs"`
 	Azure map[string]any `yaml:"azure"`
 	// ManagementState is the operator's Managed/Unmanaged flag (ignored).
 	ManagementState string `yaml:"managementState"`
+}
+
+// S3 is the operator's spec.storage.s3, the fields that apply. Credentials
+// come from the environment: REGISTRY_STORAGE_S3_ACCESSKEY and
+// REGISTRY_STORAGE_S3_SECRETKEY (as the operator hands them to its
+// registry), else the AWS default chain (AWS_ACCESS_KEY_ID…, shared files,
+// instance role).
+type S3 struct {
+	// Bucket holds the blobs; it is created when missing.
+	Bucket string `yaml:"bucket"`
+	// Region of the bucket (default us-east-1).
+	Region string `yaml:"region"`
+	// RegionEndpoint is the endpoint URL of an S3-compatible server.
+	RegionEndpoint string `yaml:"regionEndpoint"`
+	// VirtualHostedStyle addresses the bucket by host name, not path.
+	VirtualHostedStyle bool `yaml:"virtualHostedStyle"`
+	// Encrypt and KeyID are the operator's server-side encryption settings;
+	// Berth leaves encryption to the bucket's default policy.
+	Encrypt bool   `yaml:"encrypt"`
+	KeyID   string `yaml:"keyID"`
 }
 
 // Filesystem stores under RootDirectory.
@@ -155,6 +181,9 @@ func (c *Config) Defaults() {
 	if c.Storage.Filesystem == nil && c.Storage.EmptyDir == nil && c.Storage.S3 == nil && c.Storage.GCS == nil && c.Storage.Azure == nil {
 		c.Storage.Filesystem = &Filesystem{}
 	}
+	if c.MetadataDirectory == "" {
+		c.MetadataDirectory = DefaultRoot
+	}
 	if c.Storage.Filesystem != nil && c.Storage.Filesystem.RootDirectory == "" {
 		c.Storage.Filesystem.RootDirectory = DefaultRoot
 	}
@@ -190,9 +219,12 @@ func (c *Config) Validate() error {
 	if n > 1 {
 		errs = append(errs, errors.New("storage: set exactly one of filesystem, emptyDir, s3, gcs, azure"))
 	}
-	for name, set := range map[string]bool{"s3": c.Storage.S3 != nil, "gcs": c.Storage.GCS != nil, "azure": c.Storage.Azure != nil} {
+	if c.Storage.S3 != nil && c.Storage.S3.Bucket == "" {
+		errs = append(errs, errors.New("storage.s3.bucket: required"))
+	}
+	for name, set := range map[string]bool{"gcs": c.Storage.GCS != nil, "azure": c.Storage.Azure != nil} {
 		if set {
-			errs = append(errs, fmt.Errorf("storage.%s: this build supports filesystem and emptyDir storage only", name))
+			errs = append(errs, fmt.Errorf("storage.%s: this build supports filesystem, emptyDir and s3 storage", name))
 		}
 	}
 	switch strings.ToLower(c.LogLevel) {
@@ -304,6 +336,7 @@ func cleanYAMLError(err error) error {
 	msg = strings.ReplaceAll(msg, " in type config.GC", " in gc")
 	msg = strings.ReplaceAll(msg, " in type config.Prune", " in prune")
 	msg = strings.ReplaceAll(msg, " in type config.Filesystem", " in storage.filesystem")
+	msg = strings.ReplaceAll(msg, " in type config.S3", " in storage.s3")
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
 	return errors.New("invalid config: " + msg)
 }

@@ -36,7 +36,14 @@ spec:
 			}
 		}},
 		{name: "two storages", in: "storage:\n  emptyDir: {}\n  filesystem: {rootDirectory: x}\n", wantErr: "exactly one"},
-		{name: "s3 not in this build", in: "storage:\n  s3: {bucket: b}\n", wantErr: "storage.s3"},
+		{name: "gcs not in this build", in: "storage:\n  gcs: {bucket: b}\n", wantErr: "storage.gcs"},
+		{name: "s3 needs a bucket", in: "storage:\n  s3: {region: eu-west-1}\n", wantErr: "storage.s3.bucket"},
+		{name: "s3 unknown key", in: "storage:\n  s3:\n    bucket: b\n    bukket: c\n", wantErr: "line 4: field bukket not found in storage.s3"},
+		{name: "s3", in: "storage:\n  s3: {bucket: reg, regionEndpoint: 'http://minio:9000'}\nmetadataDirectory: /var/lib/berth\n", check: func(t *testing.T, c *Config) {
+			if c.Storage.S3 == nil || c.Storage.S3.Bucket != "reg" || c.Storage.Filesystem != nil || c.MetadataDirectory != "/var/lib/berth" {
+				t.Fatalf("s3 config = %+v", c)
+			}
+		}},
 		{name: "bad log level and half TLS", in: "logLevel: Loud\ntls: {certFile: a}\n", wantErr: "certFile and keyFile"},
 		{name: "request limits", in: "requests:\n  read: {maxRunning: 10, maxInQueue: 5, maxWaitInQueue: 2s}\n", check: func(t *testing.T, c *Config) {
 			if c.Requests.Read.MaxRunning != 10 || c.Requests.Read.Wait().Seconds() != 2 {

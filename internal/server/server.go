@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 type Server struct {
 	cfg     *config.Config
 	log     *slog.Logger
+	stores  *Stores
 	meta    *metadata.Store
 	blobs   storage.Backend
 	reg     *registry.Registry
@@ -91,29 +93,75 @@ func (s *Server) maintenanceLoop(ctx context.Context) {
 	}
 }
 
-// New opens the stores named by cfg and wires the registry over them.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
-	var (
-		blobs  storage.Backend
-		meta   *metadata.Store
-		err    error
-		dbPath = ":memory:"
-	)
+// Stores are the blob store and metadata store a config names.
+type Stores struct {
+	Blobs   storage.Backend
+	Meta    *metadata.Store
+	closers []io.Closer
+}
+
+// Close releases both stores.
+func (s *Stores) Close() error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// OpenStores opens the stores named by cfg exactly as berth serve does, so
+// other commands (gc, prune) can work on the same data, even while serve runs.
+func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
+	st := &Stores{}
+	dbPath := ":memory:"
+	var err error
 	switch {
 	case cfg.Storage.EmptyDir != nil:
-		blobs = storage.NewMemory()
+		st.Blobs = storage.NewMemory()
 	case cfg.Storage.Filesystem != nil:
 		root := cfg.Storage.Filesystem.RootDirectory
-		if blobs, err = storage.NewFilesystem(root); err != nil {
+		if st.Blobs, err = storage.NewFilesystem(root); err != nil {
 			return nil, err
 		}
 		dbPath = filepath.Join(root, "metadata.db")
+	case cfg.Storage.S3 != nil:
+		c := cfg.Storage.S3
+		b, closer, err := storage.OpenS3(ctx, storage.S3Config{
+			Bucket:             c.Bucket,
+			Region:             c.Region,
+			RegionEndpoint:     c.RegionEndpoint,
+			VirtualHostedStyle: c.VirtualHostedStyle,
+			AccessKey:          os.Getenv("REGISTRY_STORAGE_S3_ACCESSKEY"),
+			SecretKey:          os.Getenv("REGISTRY_STORAGE_S3_SECRETKEY"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		st.Blobs = b
+		st.closers = append(st.closers, closer)
+		if err := os.MkdirAll(cfg.MetadataDirectory, 0o755); err != nil {
+			st.Close()
+			return nil, err
+		}
+		dbPath = filepath.Join(cfg.MetadataDirectory, "metadata.db")
 	default:
 		return nil, errors.New("server: no storage configured")
 	}
-	if meta, err = metadata.OpenSQLite(ctx, dbPath); err != nil {
+	if st.Meta, err = metadata.OpenSQLite(ctx, dbPath); err != nil {
+		st.Close()
 		return nil, err
 	}
+	st.closers = append([]io.Closer{st.Meta}, st.closers...)
+	return st, nil
+}
+
+// New opens the stores named by cfg and wires the registry over them.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	st, err := OpenStores(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	blobs, meta := st.Blobs, st.Meta
 	reg := registry.New(blobs, meta, registry.Options{Secret: []byte(cfg.HTTPSecret)})
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -124,14 +172,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		WriteLimit:    api.Limit{MaxRunning: cfg.Requests.Write.MaxRunning, MaxInQueue: cfg.Requests.Write.MaxInQueue, MaxWait: cfg.Requests.Write.Wait()},
 		Metrics:       promReg,
 	})
-	return &Server{cfg: cfg, log: log, meta: meta, blobs: blobs, reg: reg, handler: h}, nil
+	return &Server{cfg: cfg, log: log, stores: st, meta: meta, blobs: blobs, reg: reg, handler: h}, nil
 }
 
 // Handler is the server's HTTP handler (for in-process tests).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close releases the stores.
-func (s *Server) Close() error { return s.meta.Close() }
+func (s *Server) Close() error { return s.stores.Close() }
 
 // Serve answers on ln until ctx ends, then stops accepting and waits up to
 // the configured shutdown timeout for in-flight requests.

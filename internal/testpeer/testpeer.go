@@ -92,3 +92,50 @@ http:
 	WaitHTTP(t, "http://"+addr+"/v2/", 20*time.Second)
 	return addr
 }
+
+// MinIO is a running MinIO S3 server.
+type MinIO struct {
+	Endpoint  string // http://host:port
+	AccessKey string
+	SecretKey string
+}
+
+// StartMinIO runs a MinIO server on loopback with its data in a temporary
+// directory, stopped when the test ends.
+func StartMinIO(t testing.TB) MinIO {
+	t.Helper()
+	bin := Need(t, "minio")
+	dir := t.TempDir()
+	addr, console := FreeAddr(t), FreeAddr(t)
+	m := MinIO{Endpoint: "http://" + addr, AccessKey: "berth-test", SecretKey: "berth-test-secret"}
+	cmd := exec.Command(bin, "server", filepath.Join(dir, "data"), "--address", addr, "--console-address", console, "--quiet")
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	logf, err := os.Create(filepath.Join(dir, "minio.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start minio: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(m.Endpoint + "/minio/health/live")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(dir, "minio.log"))
+			t.Fatalf("minio did not become live: %v\n%s", err, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -22,6 +22,9 @@ type Options struct {
 	ReadOnly bool
 	// Memory uses the emptyDir (in-memory) storage instead of a directory.
 	Memory bool
+	// S3 stores blobs in this bucket instead (credentials from the
+	// environment, as berth serve reads them); metadata goes under Root.
+	S3 *config.S3
 	// Log receives the server's request log; nil discards it.
 	Log io.Writer
 }
@@ -31,9 +34,16 @@ type Options struct {
 func Start(t testing.TB, opts Options) string {
 	t.Helper()
 	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s"}
-	if opts.Memory {
+	switch {
+	case opts.Memory:
 		cfg.Storage.EmptyDir = &struct{}{}
-	} else {
+	case opts.S3 != nil:
+		cfg.Storage.S3 = opts.S3
+		cfg.MetadataDirectory = opts.Root
+		if cfg.MetadataDirectory == "" {
+			cfg.MetadataDirectory = t.TempDir()
+		}
+	default:
 		root := opts.Root
 		if root == "" {
 			root = t.TempDir()

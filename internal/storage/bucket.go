@@ -1,0 +1,347 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+)
+
+// Object-store layout (S3, GCS, Azure Blob, through gocloud.dev/blob):
+//
+//	blobs/<algorithm>/<hex>              committed blobs, written once
+//	touched/<algorithm>/<hex>            empty; its time is a repeated commit's
+//	uploads/<id>/start                   empty; the session exists
+//	uploads/<id>/chunk-<offset, 20 digits>  one object per appended chunk
+//
+// Objects cannot be appended to, so each append is its own object, written
+// whole or not at all (an aborted writer leaves nothing). Commit copies a
+// single-chunk upload server-side and streams several chunks into one new
+// object; either way the blob appears atomically, when the store
+// acknowledges the write, which is also when it is durable.
+type bucketBackend struct {
+	b *blob.Bucket
+}
+
+var (
+	_ Backend      = (*bucketBackend)(nil)
+	_ UploadLister = (*bucketBackend)(nil)
+)
+
+// NewBucket returns a Backend over an object-store bucket opened by the
+// caller (s3blob, gcsblob, azureblob, or memblob/fileblob in tests).
+func NewBucket(b *blob.Bucket) Backend { return &bucketBackend{b: b} }
+
+func blobKey(d digest.Digest) (string, error) {
+	alg, enc := string(d.Algorithm()), d.Encoded()
+	if enc == "" || strings.ContainsAny(alg+enc, `/\.`) {
+		return "", fmt.Errorf("storage: bad digest %q", d)
+	}
+	return "blobs/" + alg + "/" + enc, nil
+}
+
+func uploadPrefix(id string) (string, error) {
+	if id == "" || strings.ContainsAny(id, `/\.`) {
+		return "", fmt.Errorf("storage: bad upload id %q", id)
+	}
+	return "uploads/" + id + "/", nil
+}
+
+func notFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
+
+func (s *bucketBackend) Stat(ctx context.Context, d digest.Digest) (int64, error) {
+	key, err := blobKey(d)
+	if err != nil {
+		return 0, err
+	}
+	a, err := s.b.Attributes(ctx, key)
+	if notFound(err) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return a.Size, nil
+}
+
+func (s *bucketBackend) Open(ctx context.Context, d digest.Digest) (Blob, error) {
+	key, err := blobKey(d)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.b.NewReader(ctx, key, nil)
+	if notFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *bucketBackend) Delete(ctx context.Context, d digest.Digest) error {
+	key, err := blobKey(d)
+	if err != nil {
+		return err
+	}
+	if err := s.b.Delete(ctx, key); err != nil && !notFound(err) {
+		return err
+	}
+	if err := s.b.Delete(ctx, "touched/"+strings.TrimPrefix(key, "blobs/")); err != nil && !notFound(err) {
+		return err
+	}
+	return nil
+}
+
+func (s *bucketBackend) Walk(ctx context.Context, fn func(digest.Digest, int64, time.Time) error) error {
+	touched := map[string]time.Time{}
+	if err := s.list(ctx, "touched/", func(o *blob.ListObject) error {
+		touched[strings.TrimPrefix(o.Key, "touched/")] = o.ModTime
+		return nil
+	}); err != nil {
+		return err
+	}
+	return s.list(ctx, "blobs/", func(o *blob.ListObject) error {
+		rel := strings.TrimPrefix(o.Key, "blobs/")
+		alg, enc, ok := strings.Cut(rel, "/")
+		if !ok {
+			return nil
+		}
+		at := o.ModTime
+		if t, ok := touched[rel]; ok && t.After(at) {
+			at = t
+		}
+		return fn(digest.NewDigestFromEncoded(digest.Algorithm(alg), enc), o.Size, at)
+	})
+}
+
+func (s *bucketBackend) list(ctx context.Context, prefix string, fn func(*blob.ListObject) error) error {
+	it := s.b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *bucketBackend) put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.b.NewWriter(wctx, key, &blob.WriterOptions{ContentType: "application/octet-stream"})
+	if err != nil {
+		return 0, err
+	}
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(w, r, *buf)
+	copyBufs.Put(buf)
+	if err != nil {
+		cancel() // abandons the write: nothing is stored
+		_ = w.Close()
+		return 0, err
+	}
+	return n, w.Close()
+}
+
+func (s *bucketBackend) StartUpload(ctx context.Context, id string) error {
+	p, err := uploadPrefix(id)
+	if err != nil {
+		return err
+	}
+	_, err = s.put(ctx, p+"start", strings.NewReader(""))
+	return err
+}
+
+// chunks lists an upload's chunk objects in offset order, and whether the
+// session exists at all.
+func (s *bucketBackend) chunks(ctx context.Context, id string) ([]*blob.ListObject, bool, error) {
+	p, err := uploadPrefix(id)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []*blob.ListObject
+	exists := false
+	err = s.list(ctx, p, func(o *blob.ListObject) error {
+		switch name := strings.TrimPrefix(o.Key, p); {
+		case name == "start":
+			exists = true
+		case strings.HasPrefix(name, "chunk-"):
+			out = append(out, o)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, exists, err
+}
+
+func (s *bucketBackend) UploadSize(ctx context.Context, id string) (int64, error) {
+	cs, ok, err := s.chunks(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, ErrNotFound
+	}
+	var n int64
+	for _, c := range cs {
+		n += c.Size
+	}
+	return n, nil
+}
+
+func (s *bucketBackend) Append(ctx context.Context, id string, r io.Reader) (int64, error) {
+	size, err := s.UploadSize(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	p, _ := uploadPrefix(id)
+	return s.put(ctx, fmt.Sprintf("%schunk-%020d", p, size), r)
+}
+
+// chunkReader reads an upload's chunks one after another, opening each only
+// when the previous one is done.
+type chunkReader struct {
+	ctx  context.Context
+	b    *blob.Bucket
+	keys []string
+	cur  *blob.Reader
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for {
+		if c.cur == nil {
+			if len(c.keys) == 0 {
+				return 0, io.EOF
+			}
+			r, err := c.b.NewReader(c.ctx, c.keys[0], nil)
+			if err != nil {
+				return 0, err
+			}
+			c.cur, c.keys = r, c.keys[1:]
+		}
+		n, err := c.cur.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.cur.Close()
+			c.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (c *chunkReader) Close() error {
+	if c.cur != nil {
+		return c.cur.Close()
+	}
+	return nil
+}
+
+func (s *bucketBackend) OpenUpload(ctx context.Context, id string) (io.ReadCloser, error) {
+	cs, ok, err := s.chunks(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = c.Key
+	}
+	return &chunkReader{ctx: ctx, b: s.b, keys: keys}, nil
+}
+
+func (s *bucketBackend) Commit(ctx context.Context, id string, d digest.Digest) error {
+	key, err := blobKey(d)
+	if err != nil {
+		return err
+	}
+	cs, ok, err := s.chunks(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrNotFound
+	}
+	if exists, err := s.b.Exists(ctx, key); err != nil {
+		return err
+	} else if exists {
+		// Content-addressed: already stored. Record the commit's time.
+		if _, err := s.put(ctx, "touched/"+strings.TrimPrefix(key, "blobs/"), strings.NewReader("")); err != nil {
+			return err
+		}
+		return s.Abort(ctx, id)
+	}
+	switch {
+	case len(cs) == 1 && s.b.Copy(ctx, key, cs[0].Key, nil) == nil:
+		// Server-side copy: the bytes do not pass through this process.
+	default:
+		rc, err := s.OpenUpload(ctx, id)
+		if err != nil {
+			return err
+		}
+		_, err = s.put(ctx, key, rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return s.Abort(ctx, id)
+}
+
+func (s *bucketBackend) Abort(ctx context.Context, id string) error {
+	p, err := uploadPrefix(id)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	if err := s.list(ctx, p, func(o *blob.ListObject) error { keys = append(keys, o.Key); return nil }); err != nil {
+		return err
+	}
+	// Chunks first, the session marker last: an interrupted abort still
+	// leaves a listable session for the purge to finish.
+	sort.Slice(keys, func(i, j int) bool {
+		return !strings.HasSuffix(keys[i], "/start") && strings.HasSuffix(keys[j], "/start")
+	})
+	for _, k := range keys {
+		if err := s.b.Delete(ctx, k); err != nil && !notFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *bucketBackend) Uploads(ctx context.Context, fn func(string, time.Time) error) error {
+	latest := map[string]time.Time{}
+	if err := s.list(ctx, "uploads/", func(o *blob.ListObject) error {
+		id, _, ok := strings.Cut(strings.TrimPrefix(o.Key, "uploads/"), "/")
+		if ok && o.ModTime.After(latest[id]) {
+			latest[id] = o.ModTime
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for id, t := range latest {
+		if err := fn(id, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
