@@ -17,13 +17,31 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the registry.
 
 With no flags and no config, berth serve listens on :5000 and stores blobs and
-metadata under ./berth-data. A config file (--config) is strict YAML whose fields
-follow the spec of imageregistry.operator.openshift.io/v1 Config: storage
-(filesystem or emptyDir), readOnly, logLevel, httpSecret, plus addr, tls
-(certFile, keyFile), disableDelete and shutdownTimeout. A whole Config object
-is accepted too. Flags override the file.
+metadata under ./berth-data. A config file (--config) is strict YAML (an
+unknown key is an error naming its line) whose fields follow the spec of
+imageregistry.operator.openshift.io/v1 Config; a whole Config object is
+accepted too. Flags override the file.
 
-SIGTERM or Ctrl-C stops accepting connections and drains in-flight requests.`,
+  storage:           filesystem {rootDirectory} (default), emptyDir {} (in
+                     memory, lost on exit) or s3 {bucket, region,
+                     regionEndpoint, virtualHostedStyle}; S3 credentials come
+                     from REGISTRY_STORAGE_S3_ACCESSKEY/SECRETKEY or the AWS
+                     default chain, and metadata then lives in
+                     metadataDirectory (default ./berth-data)
+  readOnly:          refuse pushes and deletes; pulls work
+  requests:          read/write {maxRunning, maxInQueue, maxWaitInQueue};
+                     beyond them clients get 429 TOOMANYREQUESTS
+  logLevel:          Normal, Debug, Trace or TraceAll
+  httpSecret:        signs upload sessions; share it between replicas
+  gc:                {disabled, interval, gracePeriod}: unreferenced blobs are
+                     collected online (daily, 1h grace, by default)
+  prune:             {enabled, interval, keepTagRevisions, keepYoungerThan}
+  addr, tls {certFile, keyFile}, disableDelete, shutdownTimeout
+
+Prometheus metrics are served at /extensions/v2/metrics and a health check at
+/healthz. Each request is logged as one JSON line (method, repository,
+action, status, bytes, duration). SIGTERM or Ctrl-C stops accepting
+connections and drains in-flight requests.`,
 		Example: `  berth serve
   berth serve --addr 127.0.0.1:5000 --root /var/lib/berth
   berth serve --config registry.yaml`,
