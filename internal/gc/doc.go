@@ -46,14 +46,14 @@
 //     present subject (digest-only pushes, as mirroring makes), or anything
 //     those reach as index children or as referrers of their subject.
 //
-// Residual races, not closed here: a push that re-commits the very bytes of
-// a candidate in the microseconds between step 3's commit-time read and the
-// delete, and then links them, loses its bytes; so does a cross-repository
-// mount that read its source link before step 2 removed it and writes its
-// own link only after step 3 re-checked that digest (mounting does not
-// refresh the commit time). Closing it needs a
-// conditional delete in the blob store (rename aside, check the commit
-// time, then remove), which storage.Backend does not offer yet. Backends
-// whose open blobs cannot report their commit time (the in-memory one) are
-// re-checked with the walk's time only.
+// The last windows are closed in the blob store: on backends that are a
+// storage.ConditionalDeleter (the filesystem) the delete itself moves the
+// blob aside and keeps it if its commit time turns out fresh, so a re-push
+// between the re-check and the delete is never lost; and a cross-repository
+// mount links first, then refreshes the blob's commit time
+// (storage.Toucher), undoing the link and falling back to an upload if the
+// bytes are already gone. Object stores have no atomic conditional delete:
+// there a re-push of the very same bytes in the instant between the re-check
+// and the delete can still lose them, which is one more reason to keep the
+// grace period well above the slowest push.
 package gc

@@ -172,7 +172,18 @@ func Collect(ctx context.Context, blobs storage.Backend, meta *metadata.Store, o
 			continue
 		}
 		if !opts.DryRun {
-			if err := blobs.Delete(ctx, d); err != nil {
+			if cd, ok := blobs.(storage.ConditionalDeleter); ok {
+				// Closes the last window: a commit between the re-check
+				// above and the delete is seen by the delete itself.
+				deleted, err := cd.DeleteIfCommittedBefore(ctx, d, cutoff)
+				if err != nil {
+					return res, fmt.Errorf("gc: deleting %s: %w", d, err)
+				}
+				if !deleted {
+					res.Rescued++
+					continue
+				}
+			} else if err := blobs.Delete(ctx, d); err != nil {
 				return res, fmt.Errorf("gc: deleting %s: %w", d, err)
 			}
 		}

@@ -118,11 +118,24 @@ func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Di
 	if err != nil {
 		return false, internal(err)
 	}
-	if _, err := r.blobs.Stat(ctx, d); err != nil {
-		return false, nil
-	}
 	if err := r.meta.LinkBlob(ctx, repo, d, n); err != nil {
 		return false, internal(err)
+	}
+	// Refresh the bytes' commit time after linking, so a concurrent gc
+	// either sees the new link or the fresh time; if gc got to the bytes
+	// first, undo the link and let the client upload them.
+	var touchErr error
+	if t, ok := r.blobs.(storage.Toucher); ok {
+		touchErr = t.Touch(ctx, d)
+	} else {
+		_, touchErr = r.blobs.Stat(ctx, d)
+	}
+	if touchErr != nil {
+		_ = r.meta.UnlinkBlob(ctx, repo, d)
+		if errors.Is(touchErr, storage.ErrNotFound) {
+			return false, nil
+		}
+		return false, internal(touchErr)
 	}
 	return true, nil
 }

@@ -33,6 +33,7 @@ type bucketBackend struct {
 var (
 	_ Backend      = (*bucketBackend)(nil)
 	_ UploadLister = (*bucketBackend)(nil)
+	_ Toucher      = (*bucketBackend)(nil)
 )
 
 // NewBucket returns a Backend over an object-store bucket opened by the
@@ -279,14 +280,11 @@ func (s *bucketBackend) Commit(ctx context.Context, id string, d digest.Digest) 
 	if !ok {
 		return ErrNotFound
 	}
-	if exists, err := s.b.Exists(ctx, key); err != nil {
-		return err
-	} else if exists {
-		// Content-addressed: already stored. Record the commit's time.
-		if _, err := s.put(ctx, "touched/"+strings.TrimPrefix(key, "blobs/"), strings.NewReader("")); err != nil {
-			return err
-		}
+	if err := s.Touch(ctx, d); err == nil {
+		// Content-addressed: already stored; Touch recorded the commit.
 		return s.Abort(ctx, id)
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
 	}
 	switch {
 	case len(cs) == 1 && s.b.Copy(ctx, key, cs[0].Key, nil) == nil:
@@ -344,4 +342,18 @@ func (s *bucketBackend) Uploads(ctx context.Context, fn func(string, time.Time) 
 		}
 	}
 	return nil
+}
+
+func (s *bucketBackend) Touch(ctx context.Context, d digest.Digest) error {
+	key, err := blobKey(d)
+	if err != nil {
+		return err
+	}
+	if exists, err := s.b.Exists(ctx, key); err != nil {
+		return err
+	} else if !exists {
+		return ErrNotFound
+	}
+	_, err = s.put(ctx, "touched/"+strings.TrimPrefix(key, "blobs/"), strings.NewReader(""))
+	return err
 }

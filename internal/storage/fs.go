@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,8 +28,10 @@ type fsBackend struct {
 }
 
 var (
-	_ Backend      = (*fsBackend)(nil)
-	_ UploadLister = (*fsBackend)(nil)
+	_ Backend            = (*fsBackend)(nil)
+	_ UploadLister       = (*fsBackend)(nil)
+	_ ConditionalDeleter = (*fsBackend)(nil)
+	_ Toucher            = (*fsBackend)(nil)
 )
 
 // NewFilesystem returns a Backend storing under root, creating it if needed.
@@ -112,8 +115,8 @@ func (b *fsBackend) Walk(ctx context.Context, fn func(digest.Digest, int64, time
 		}
 		rel, _ := filepath.Rel(base, p)
 		parts := strings.Split(filepath.ToSlash(rel), "/")
-		if len(parts) != 3 {
-			return nil
+		if len(parts) != 3 || strings.Contains(parts[2], ".") {
+			return nil // not a blob (a file gc is deleting)
 		}
 		fi, err := de.Info()
 		if err != nil {
@@ -235,10 +238,14 @@ func (b *fsBackend) Commit(_ context.Context, id string, d digest.Digest) error 
 		// Content-addressed: the same bytes are already durable. Refresh
 		// the commit time so gc's grace period covers this push too.
 		now := time.Now()
-		if err := os.Chtimes(dst, now, now); err != nil {
+		err := os.Chtimes(dst, now, now)
+		if err == nil {
+			return os.Remove(up)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		return os.Remove(up)
+		// gc moved it aside a moment ago: store these bytes instead.
 	}
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -286,6 +293,50 @@ func (b *fsBackend) Uploads(ctx context.Context, fn func(string, time.Time) erro
 		if err := fn(e.Name(), fi.ModTime()); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// DeleteIfCommittedBefore moves the blob aside (an atomic rename), then
+// decides on the moved file's time: a Commit that refreshed the time before
+// the move is seen and the blob put back; a Commit after the move finds no
+// blob and stores its own bytes.
+func (b *fsBackend) DeleteIfCommittedBefore(_ context.Context, d digest.Digest, cutoff time.Time) (bool, error) {
+	p, err := b.blobPath(d)
+	if err != nil {
+		return false, err
+	}
+	aside := p + ".gc-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := os.Rename(p, aside); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	fi, err := os.Stat(aside)
+	if err != nil {
+		return false, err
+	}
+	if !fi.ModTime().Before(cutoff) {
+		// Re-committed just now: put it back, unless a newer commit has
+		// already stored the same bytes again.
+		if err := os.Link(aside, p); err != nil && !errors.Is(err, fs.ErrExist) {
+			return false, err
+		}
+		return false, os.Remove(aside)
+	}
+	return true, os.Remove(aside)
+}
+
+func (b *fsBackend) Touch(_ context.Context, d digest.Digest) error {
+	p, err := b.blobPath(d)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if err := os.Chtimes(p, now, now); errors.Is(err, fs.ErrNotExist) {
+		return ErrNotFound
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ type memBackend struct {
 var (
 	_ Backend      = (*memBackend)(nil)
 	_ UploadLister = (*memBackend)(nil)
+	_ Toucher      = (*memBackend)(nil)
 )
 
 // NewMemory returns an empty in-memory Backend.
@@ -169,5 +170,15 @@ func (m *memBackend) Uploads(ctx context.Context, fn func(string, time.Time) err
 			return err
 		}
 	}
+	return nil
+}
+
+func (m *memBackend) Touch(_ context.Context, d digest.Digest) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.blobs[d]; !ok {
+		return ErrNotFound
+	}
+	m.commits[d] = time.Now()
 	return nil
 }

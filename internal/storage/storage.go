@@ -53,3 +53,21 @@ type UploadLister interface {
 	// Uploads calls fn for every upload with the time it last changed.
 	Uploads(ctx context.Context, fn func(id string, modified time.Time) error) error
 }
+
+// ConditionalDeleter is implemented by backends that can delete a blob only
+// if it was last committed before a cutoff, atomically with respect to a
+// concurrent Commit of the same digest: gc uses it so a re-push racing the
+// sweep is never lost.
+type ConditionalDeleter interface {
+	// DeleteIfCommittedBefore deletes blob d when its commit time is before
+	// cutoff and reports whether it did; a missing blob is not an error.
+	DeleteIfCommittedBefore(ctx context.Context, d digest.Digest, cutoff time.Time) (bool, error)
+}
+
+// Toucher is implemented by backends that can refresh a committed blob's
+// commit time without rewriting it: a cross-repository mount does so, so gc's
+// grace period covers a blob that just gained a link.
+type Toucher interface {
+	// Touch refreshes blob d's commit time, or returns ErrNotFound.
+	Touch(ctx context.Context, d digest.Digest) error
+}

@@ -23,6 +23,14 @@ func TestFilesystem(t *testing.T) {
 	})
 }
 
+func TestFilesystemConditionalDelete(t *testing.T) {
+	b, err := storage.NewFilesystem(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storagetest.RunConditionalDelete(t, b)
+}
+
 func TestMemory(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Backend { return storage.NewMemory() })
 }

@@ -237,6 +237,28 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 		}
 	})
 
+	t.Run("Touch", func(t *testing.T) {
+		b := newBackend(t)
+		toucher, ok := b.(storage.Toucher)
+		if !ok {
+			t.Skip("backend does not touch")
+		}
+		if err := toucher.Touch(ctx, digest.FromString("absent")); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("touching a missing blob: %v", err)
+		}
+		d := put(t, b, "t1", []byte("touch me"))
+		var before, after time.Time
+		_ = b.Walk(ctx, func(_ digest.Digest, _ int64, at time.Time) error { before = at; return nil })
+		time.Sleep(20 * time.Millisecond)
+		if err := toucher.Touch(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		_ = b.Walk(ctx, func(_ digest.Digest, _ int64, at time.Time) error { after = at; return nil })
+		if !after.After(before) {
+			t.Fatalf("Touch did not refresh the commit time (%v then %v)", before, after)
+		}
+	})
+
 	t.Run("ConcurrentSameBlob", func(t *testing.T) {
 		b := newBackend(t)
 		data := bytes.Repeat([]byte("concurrent"), 10000)
@@ -275,3 +297,51 @@ func Run(t *testing.T, newBackend func(t *testing.T) storage.Backend) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+// RunConditionalDelete checks a ConditionalDeleter: an old blob goes, a
+// freshly (re)committed one stays and stays readable.
+func RunConditionalDelete(t *testing.T, b storage.Backend) {
+	ctx := context.Background()
+	cd, ok := b.(storage.ConditionalDeleter)
+	if !ok {
+		t.Fatal("backend is not a ConditionalDeleter")
+	}
+	data := []byte("conditional")
+	d := digest.FromBytes(data)
+	commit := func(id string) {
+		if err := b.StartUpload(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Append(ctx, id, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(ctx, id, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit("c1")
+	if deleted, err := cd.DeleteIfCommittedBefore(ctx, d, time.Now().Add(-time.Hour)); err != nil || deleted {
+		t.Fatalf("a fresh blob was deleted: %v, %v", deleted, err)
+	}
+	if _, err := b.Stat(ctx, d); err != nil {
+		t.Fatalf("a kept blob is gone: %v", err)
+	}
+	n := 0
+	_ = b.Walk(ctx, func(digest.Digest, int64, time.Time) error { n++; return nil })
+	if n != 1 {
+		t.Fatalf("Walk sees %d blobs after a kept conditional delete, want 1", n)
+	}
+	if deleted, err := cd.DeleteIfCommittedBefore(ctx, d, time.Now().Add(time.Hour)); err != nil || !deleted {
+		t.Fatalf("an old blob was not deleted: %v, %v", deleted, err)
+	}
+	if _, err := b.Stat(ctx, d); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("deleted blob still there: %v", err)
+	}
+	if deleted, err := cd.DeleteIfCommittedBefore(ctx, d, time.Now().Add(time.Hour)); err != nil || deleted {
+		t.Fatalf("deleting a missing blob: %v, %v", deleted, err)
+	}
+	commit("c2") // the same bytes can be pushed again
+	if _, err := b.Stat(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+}
