@@ -166,9 +166,24 @@ func (p Prune) YoungerThan() time.Duration { d, _ := time.ParseDuration(p.KeepYo
 
 // TLS names a certificate and key in PEM files.
 type TLS struct {
+	// CertFile and KeyFile are the default certificate and key.
 	CertFile string `yaml:"certFile"`
 	KeyFile  string `yaml:"keyFile"`
+	// Certificates are served instead of the default to clients asking
+	// (by SNI) for one of their host names; a name may be a wildcard
+	// like "*.apps.example.com".
+	Certificates []NamedCertificate `yaml:"certificates"`
 }
+
+// NamedCertificate is a certificate for some host names.
+type NamedCertificate struct {
+	Hostnames []string `yaml:"hostnames"`
+	CertFile  string   `yaml:"certFile"`
+	KeyFile   string   `yaml:"keyFile"`
+}
+
+// Enabled tells whether the server speaks TLS.
+func (t TLS) Enabled() bool { return t.CertFile != "" || len(t.Certificates) > 0 }
 
 // DefaultRoot is where the embedded default stores data.
 const DefaultRoot = "berth-data"
@@ -252,6 +267,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Prune.KeepTagRevisions < 0 {
 		errs = append(errs, fmt.Errorf("prune.keepTagRevisions: %d must be 1 or more (the tagged revision is always kept)", c.Prune.KeepTagRevisions))
+	}
+	for i, nc := range c.TLS.Certificates {
+		if len(nc.Hostnames) == 0 || nc.CertFile == "" || nc.KeyFile == "" {
+			errs = append(errs, fmt.Errorf("tls.certificates[%d]: hostnames, certFile and keyFile are all required", i))
+		}
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls: certFile and keyFile must be set together"))

@@ -194,8 +194,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.purgeLoop(ctx)
 	go s.maintenanceLoop(ctx)
 	go func() {
-		if s.cfg.TLS.CertFile != "" {
-			errc <- hs.ServeTLS(ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		if s.cfg.TLS.Enabled() {
+			tc, err := tlsConfig(s.cfg.TLS)
+			if err != nil {
+				errc <- err
+				return
+			}
+			hs.TLSConfig = tc
+			errc <- hs.ServeTLS(ln, "", "")
 		} else {
 			errc <- hs.Serve(ln)
 		}
@@ -231,7 +237,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	scheme := "http"
-	if cfg.TLS.CertFile != "" {
+	if cfg.TLS.Enabled() {
 		scheme = "https"
 	}
 	storageDesc := "emptyDir (in memory; lost on exit)"
