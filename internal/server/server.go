@@ -215,7 +215,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil || grace <= 0 {
 		grace = 30 * time.Second
 	}
-	s.log.Info("shutting down: draining in-flight requests", "timeout", grace)
+	s.log.Info("shutting down: draining in-flight requests", "timeout", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
