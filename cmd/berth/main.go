@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 		newMirrorCmd(),
 		newBenchCmd(),
 		newGCCmd(), newPruneCmd(),
+		newAdminCmd(),
 	)
 	return root
 }

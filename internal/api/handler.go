@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,14 @@ type Options struct {
 	// Metrics, when set, receives the request metrics, which are then
 	// served at MetricsPath.
 	Metrics *prometheus.Registry
+	// Auth, when set, turns on access control: every /v2/ request is
+	// authenticated and authorized, and bearer tokens are issued at
+	// TokenPath. Nil is an anonymous, open registry. The metrics endpoint
+	// and /healthz stay unauthenticated either way.
+	Auth *auth.Authorizer
+	// AuthRealm overrides the token endpoint URL sent in challenges
+	// (default: TokenPath on the host and scheme the client used).
+	AuthRealm string
 }
 
 // Handler serves the distribution API.
@@ -78,6 +87,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.Repo != "" {
 		attrs = append(attrs, "repository", rt.Repo)
 	}
+	if sw.user != "" {
+		attrs = append(attrs, "user", sw.user)
+	}
 	if rt.Action != "" {
 		attrs = append(attrs, "action", string(rt.Action))
 	}
@@ -99,12 +111,20 @@ func toAttrs(kv []any) []slog.Attr {
 // on (repository, action), then dispatches.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (Route, error) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if h.opts.Auth != nil && r.URL.Path == TokenPath {
+		return Route{}, h.token(w, r)
+	}
 	rt, ok, err := ParseRoute(r.Method, r.URL.Path)
 	if err != nil {
 		return rt, err
 	}
 	if !ok {
 		return rt, oci.Errorf(oci.ErrUnsupported, "no such endpoint: %s", r.URL.Path).WithStatus(http.StatusNotFound)
+	}
+	if h.opts.Auth != nil {
+		if r, err = h.authorize(w, r, rt); err != nil {
+			return rt, err
+		}
 	}
 	if h.opts.ReadOnly && (rt.Action == ActionPush || rt.Action == ActionDelete) {
 		return rt, oci.Errorf(oci.ErrUnsupported, "the registry is in read-only mode: pushes and deletes are refused").WithStatus(http.StatusMethodNotAllowed)
@@ -474,6 +494,9 @@ func (h *Handler) tags(w http.ResponseWriter, r *http.Request, rt Route) error {
 }
 
 func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) error {
+	if id, ok := r.Context().Value(catalogIdentityKey{}).(auth.Identity); ok && !h.opts.Auth.CatalogAll(id) {
+		return h.filteredCatalog(w, r, id)
+	}
 	n, last, err := pageParams(r)
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ type statusWriter struct {
 	status int
 	bytes  int64
 	code   oci.Code
+	user   string // the authenticated user, when access control is on
 }
 
 func (s *statusWriter) WriteHeader(code int) {

@@ -51,6 +51,9 @@ type Config struct {
 	// Prune schedules pruning of old image revisions inside serve (off by
 	// default).
 	Prune Prune `yaml:"prune"`
+	// Auth turns on access control: htpasswd users, role bindings per
+	// namespace, bearer and robot tokens (off when absent).
+	Auth *Auth `yaml:"auth"`
 
 	// Fields of the operator's spec that have no meaning for berth serve
 	// are accepted so an existing object loads unchanged.
@@ -220,6 +223,7 @@ func (c *Config) Defaults() {
 	if c.Prune.KeepYoungerThan == "" {
 		c.Prune.KeepYoungerThan = "60m"
 	}
+	c.Auth.defaults()
 }
 
 // Validate returns every problem at once.
@@ -276,6 +280,7 @@ func (c *Config) Validate() error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls: certFile and keyFile must be set together"))
 	}
+	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -357,6 +362,9 @@ func cleanYAMLError(err error) error {
 	msg = strings.ReplaceAll(msg, " in type config.Prune", " in prune")
 	msg = strings.ReplaceAll(msg, " in type config.Filesystem", " in storage.filesystem")
 	msg = strings.ReplaceAll(msg, " in type config.S3", " in storage.s3")
+	msg = strings.ReplaceAll(msg, " in type config.Auth", " in auth")
+	msg = strings.ReplaceAll(msg, " in type config.RoleBinding", " in auth.roleBindings")
+	msg = strings.ReplaceAll(msg, " in type config.AnonymousAccess", " in auth.anonymous")
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
 	return errors.New("invalid config: " + msg)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/internal/api"
+	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/metadata"
@@ -157,6 +159,10 @@ func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 
 // New opens the stores named by cfg and wires the registry over them.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	authz, realm, err := newAuthorizer(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := OpenStores(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -171,8 +177,39 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		ReadLimit:     api.Limit{MaxRunning: cfg.Requests.Read.MaxRunning, MaxInQueue: cfg.Requests.Read.MaxInQueue, MaxWait: cfg.Requests.Read.Wait()},
 		WriteLimit:    api.Limit{MaxRunning: cfg.Requests.Write.MaxRunning, MaxInQueue: cfg.Requests.Write.MaxInQueue, MaxWait: cfg.Requests.Write.Wait()},
 		Metrics:       promReg,
+		Auth:          authz,
+		AuthRealm:     realm,
 	})
 	return &Server{cfg: cfg, log: log, stores: st, meta: meta, blobs: blobs, reg: reg, handler: h}, nil
+}
+
+// newAuthorizer builds access control from cfg.Auth; nil when it is off.
+func newAuthorizer(cfg *config.Config, log *slog.Logger) (*auth.Authorizer, string, error) {
+	ac := cfg.Auth
+	if ac == nil {
+		return nil, "", nil
+	}
+	key := auth.SigningKey(ac.TokenSecret, cfg.HTTPSecret)
+	if key == nil {
+		log.Warn("auth: neither auth.tokenSecret nor httpSecret is set; tokens are signed with a random key and die with this process, and replicas will not accept each other's tokens")
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, "", err
+		}
+	}
+	c := auth.Config{HtpasswdFile: ac.Htpasswd, Groups: ac.Groups, SigningKey: key, TokenLifetime: ac.Lifetime()}
+	for _, b := range ac.RoleBindings {
+		c.Bindings = append(c.Bindings, auth.Binding{Role: auth.Role(b.Role), Namespace: b.Namespace, Users: b.Users, Groups: b.Groups})
+	}
+	if an := ac.Anonymous; an != nil {
+		c.Anonymous = &auth.Anonymous{Role: auth.Role(an.Role), Namespaces: an.Namespaces}
+	}
+	a, err := auth.New(c)
+	if err != nil {
+		return nil, "", err
+	}
+	log.Info("auth: access control on", "users", a.Users(), "roleBindings", len(c.Bindings), "anonymous", c.Anonymous != nil)
+	return a, ac.Realm, nil
 }
 
 // Handler is the server's HTTP handler (for in-process tests).

@@ -27,13 +27,15 @@ type Options struct {
 	S3 *config.S3
 	// Log receives the server's request log; nil discards it.
 	Log io.Writer
+	// Auth turns on access control (nil: anonymous and open).
+	Auth *config.Auth
 }
 
 // Start runs berth serve until the test ends and returns its host:port
 // (plain HTTP).
 func Start(t testing.TB, opts Options) string {
 	t.Helper()
-	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s"}
+	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s", Auth: opts.Auth}
 	switch {
 	case opts.Memory:
 		cfg.Storage.EmptyDir = &struct{}{}
