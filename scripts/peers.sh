@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests drive: registry clients, the
-# CNCF Distribution reference registry, skopeo and podman. Idempotent: a peer
-# already at its pinned version is left alone. Fails loudly when one cannot be
-# had, because a test that silently skips its peer proves nothing.
+# CNCF Distribution reference registry, skopeo and podman, and the object
+# stores (MinIO, fake-gcs-server, Azurite). Idempotent: a peer already at its
+# pinned version is left alone. Fails loudly when one cannot be had, because a
+# test that silently skips its peer proves nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin="${BERTH_PEERS_BIN:-$here/.peers/bin}"
@@ -21,6 +22,24 @@ goinstall regctl   github.com/regclient/regclient/cmd/regctl@v0.11.7
 goinstall regsync  github.com/regclient/regclient/cmd/regsync@v0.11.7
 goinstall registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 goinstall minio    github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
+goinstall fake-gcs-server github.com/fsouza/fake-gcs-server@v1.56.1
+
+# Azurite (the Azure Storage emulator) is a Node package: installed under
+# .peers/node next to the bin directory, reached through a wrapper there.
+npminstall() { # wrapper package@version
+  local name=$1 pkg=$2 stamp="$bin/.$1.version" prefix
+  prefix="$(dirname "$bin")/node"
+  if [ -x "$bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pkg" ]; then return 0; fi
+  command -v npm >/dev/null || { echo "peers: FAILED to install $pkg: npm (Node.js) is not installed" >&2; exit 1; }
+  echo "peers: npm install $pkg" >&2
+  mkdir -p "$prefix"
+  npm install --prefix "$prefix" --no-audit --no-fund --silent "$pkg" || { echo "peers: FAILED to install $pkg" >&2; exit 1; }
+  [ -x "$prefix/node_modules/.bin/$name" ] || { echo "peers: FAILED: $pkg has no $name" >&2; exit 1; }
+  printf '#!/bin/sh\nexec "%s" "$@"\n' "$prefix/node_modules/.bin/$name" > "$bin/$name"
+  chmod +x "$bin/$name"
+  echo "$pkg" > "$stamp"
+}
+npminstall azurite-blob azurite@3.35.0
 
 need_apt=()
 command -v skopeo >/dev/null || need_apt+=(skopeo)
@@ -32,6 +51,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq || true
   $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null || { echo "peers: FAILED to apt-get install ${need_apt[*]}" >&2; exit 1; }
 fi
-for p in crane regctl regsync registry minio; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
+for p in crane regctl regsync registry minio fake-gcs-server azurite-blob; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
 for p in skopeo podman; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
 echo "$bin"

@@ -23,11 +23,19 @@ imageregistry.operator.openshift.io/v1 Config; a whole Config object is
 accepted too. Flags override the file.
 
   storage:           filesystem {rootDirectory} (default), emptyDir {} (in
-                     memory, lost on exit) or s3 {bucket, region,
-                     regionEndpoint, virtualHostedStyle}; S3 credentials come
-                     from REGISTRY_STORAGE_S3_ACCESSKEY/SECRETKEY or the AWS
-                     default chain, and metadata then lives in
-                     metadataDirectory (default ./berth-data)
+                     memory, lost on exit), or an object store, with metadata
+                     then in metadataDirectory (default ./berth-data):
+                     s3 {bucket, region, regionEndpoint, virtualHostedStyle}
+                       keys: REGISTRY_STORAGE_S3_ACCESSKEY/SECRETKEY or the
+                       AWS default chain;
+                     gcs {bucket, region, projectID, keyID}
+                       key file: REGISTRY_STORAGE_GCS_KEYFILE or Google
+                       default credentials; STORAGE_EMULATOR_HOST for an
+                       emulator;
+                     azure {accountName, container, cloudName, endpoint}
+                       key: REGISTRY_STORAGE_AZURE_ACCOUNTKEY or the Azure
+                       default credential; endpoint overrides the service
+                       URL (Azurite: http://127.0.0.1:10000/devstoreaccount1)
   readOnly:          refuse pushes and deletes; pulls work
   requests:          read/write {maxRunning, maxInQueue, maxWaitInQueue};
                      beyond them clients get 429 TOOMANYREQUESTS

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,10 +73,12 @@ type Storage struct {
 	// S3 stores blobs in an S3 or S3-compatible bucket (metadata stays in
 	// MetadataDirectory).
 	S3 *S3 `yaml:"s3"`
-	// GCS and Azure are reserved for object-store backends; they are read
-	// loosely only so Validate can say they are not in this build.
-	GCS   map[string]any `yaml:"gcs"`
-	Azure map[string]any `yaml:"azure"`
+	// GCS stores blobs in a Google Cloud Storage bucket (metadata stays in
+	// MetadataDirectory).
+	GCS *GCS `yaml:"gcs"`
+	// Azure stores blobs in an Azure Blob Storage container (metadata stays
+	// in MetadataDirectory).
+	Azure *Azure `yaml:"azure"`
 	// ManagementState is the operator's Managed/Unmanaged flag (ignored).
 	ManagementState string `yaml:"managementState"`
 }
@@ -98,6 +102,46 @@ type S3 struct {
 	Encrypt bool   `yaml:"encrypt"`
 	KeyID   string `yaml:"keyID"`
 }
+
+// GCS is the operator's spec.storage.gcs. Credentials come from the
+// environment: a service-account key file named by
+// REGISTRY_STORAGE_GCS_KEYFILE (as the operator hands it to its registry),
+// else Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS,
+// the metadata server). STORAGE_EMULATOR_HOST (host:port) points the client
+// at an emulator such as fake-gcs-server, without credentials.
+type GCS struct {
+	// Bucket holds the blobs; it is created when missing (which needs
+	// ProjectID).
+	Bucket string `yaml:"bucket"`
+	// Region is the location of a bucket Berth creates.
+	Region string `yaml:"region"`
+	// ProjectID owns a bucket Berth creates.
+	ProjectID string `yaml:"projectID"`
+	// KeyID is a Cloud KMS key that becomes the default encryption key of
+	// a bucket Berth creates; an existing bucket keeps its own policy.
+	KeyID string `yaml:"keyID"`
+}
+
+// Azure is the operator's spec.storage.azure, plus Endpoint. The account key
+// comes from REGISTRY_STORAGE_AZURE_ACCOUNTKEY (as the operator hands it to
+// its registry); without it, the Azure default credential chain is used
+// (AZURE_CLIENT_ID…, workload identity, managed identity).
+type Azure struct {
+	// AccountName is the storage account.
+	AccountName string `yaml:"accountName"`
+	// Container holds the blobs; it is created when missing.
+	Container string `yaml:"container"`
+	// CloudName is AzurePublicCloud (default), AzureUSGovernmentCloud,
+	// AzureChinaCloud or AzureGermanCloud.
+	CloudName string `yaml:"cloudName"`
+	// Endpoint is the blob service URL, account included, overriding the
+	// one CloudName implies (Berth-specific): for Azure Stack, a private
+	// endpoint, or Azurite at http://127.0.0.1:10000/devstoreaccount1.
+	Endpoint string `yaml:"endpoint"`
+}
+
+// azureClouds are the cloudName values Berth knows the blob domain of.
+var azureClouds = []string{"AzurePublicCloud", "AzureUSGovernmentCloud", "AzureChinaCloud", "AzureGermanCloud"}
 
 // Filesystem stores under RootDirectory.
 type Filesystem struct {
@@ -241,10 +285,11 @@ func (c *Config) Validate() error {
 	if c.Storage.S3 != nil && c.Storage.S3.Bucket == "" {
 		errs = append(errs, errors.New("storage.s3.bucket: required"))
 	}
-	for name, set := range map[string]bool{"gcs": c.Storage.GCS != nil, "azure": c.Storage.Azure != nil} {
-		if set {
-			errs = append(errs, fmt.Errorf("storage.%s: this build supports filesystem, emptyDir and s3 storage", name))
-		}
+	if c.Storage.GCS != nil && c.Storage.GCS.Bucket == "" {
+		errs = append(errs, errors.New("storage.gcs.bucket: required"))
+	}
+	if az := c.Storage.Azure; az != nil {
+		errs = append(errs, az.validate()...)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "", "normal", "debug", "trace", "traceall":
@@ -282,6 +327,24 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
+}
+
+func (az *Azure) validate() []error {
+	var errs []error
+	if az.AccountName == "" {
+		errs = append(errs, errors.New("storage.azure.accountName: required"))
+	}
+	if az.Container == "" {
+		errs = append(errs, errors.New("storage.azure.container: required"))
+	}
+	if az.Endpoint == "" {
+		if az.CloudName != "" && !slices.Contains(azureClouds, az.CloudName) {
+			errs = append(errs, fmt.Errorf("storage.azure.cloudName: %q is not one of %s (set endpoint for another cloud)", az.CloudName, strings.Join(azureClouds, ", ")))
+		}
+	} else if u, err := url.Parse(az.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("storage.azure.endpoint: %q is not an http(s) URL like https://ACCOUNT.blob.core.windows.net", az.Endpoint))
+	}
+	return errs
 }
 
 // Debug tells whether debug logging is on.
@@ -358,10 +421,13 @@ func cleanYAMLError(err error) error {
 	msg = strings.ReplaceAll(msg, " in type config.object", "")
 	msg = strings.ReplaceAll(msg, " in type config.Storage", " in storage")
 	msg = strings.ReplaceAll(msg, " in type config.TLS", " in tls")
+	// config.GCS before config.GC, which is its prefix.
+	msg = strings.ReplaceAll(msg, " in type config.GCS", " in storage.gcs")
 	msg = strings.ReplaceAll(msg, " in type config.GC", " in gc")
 	msg = strings.ReplaceAll(msg, " in type config.Prune", " in prune")
 	msg = strings.ReplaceAll(msg, " in type config.Filesystem", " in storage.filesystem")
 	msg = strings.ReplaceAll(msg, " in type config.S3", " in storage.s3")
+	msg = strings.ReplaceAll(msg, " in type config.Azure", " in storage.azure")
 	msg = strings.ReplaceAll(msg, " in type config.Auth", " in auth")
 	msg = strings.ReplaceAll(msg, " in type config.RoleBinding", " in auth.roleBindings")
 	msg = strings.ReplaceAll(msg, " in type config.AnonymousAccess", " in auth.anonymous")

@@ -36,7 +36,28 @@ spec:
 			}
 		}},
 		{name: "two storages", in: "storage:\n  emptyDir: {}\n  filesystem: {rootDirectory: x}\n", wantErr: "exactly one"},
-		{name: "gcs not in this build", in: "storage:\n  gcs: {bucket: b}\n", wantErr: "storage.gcs"},
+		{name: "gcs", in: "storage:\n  gcs: {bucket: reg, region: europe-west1, projectID: p1, keyID: k}\n", check: func(t *testing.T, c *Config) {
+			if g := c.Storage.GCS; g == nil || *g != (GCS{Bucket: "reg", Region: "europe-west1", ProjectID: "p1", KeyID: "k"}) || c.Storage.Filesystem != nil || c.MetadataDirectory != DefaultRoot {
+				t.Fatalf("gcs config = %+v", c)
+			}
+		}},
+		{name: "gcs needs a bucket", in: "storage:\n  gcs: {projectID: p1}\n", wantErr: "storage.gcs.bucket: required"},
+		{name: "gcs unknown key", in: "storage:\n  gcs:\n    bucket: b\n    keyfile: k.json\n", wantErr: "line 4: field keyfile not found in storage.gcs"},
+		{name: "azure", in: "storage:\n  azure: {accountName: acct, container: reg, cloudName: AzureChinaCloud}\n", check: func(t *testing.T, c *Config) {
+			if a := c.Storage.Azure; a == nil || *a != (Azure{AccountName: "acct", Container: "reg", CloudName: "AzureChinaCloud"}) || c.Storage.Filesystem != nil {
+				t.Fatalf("azure config = %+v", c)
+			}
+		}},
+		{name: "azure endpoint", in: "storage:\n  azure: {accountName: devstoreaccount1, container: reg, endpoint: 'http://127.0.0.1:10000/devstoreaccount1'}\n", check: func(t *testing.T, c *Config) {
+			if a := c.Storage.Azure; a == nil || a.Endpoint != "http://127.0.0.1:10000/devstoreaccount1" {
+				t.Fatalf("azure config = %+v", c)
+			}
+		}},
+		{name: "azure needs account and container", in: "storage:\n  azure: {cloudName: AzurePublicCloud}\n", wantErr: "storage.azure.accountName: required\nstorage.azure.container: required"},
+		{name: "azure unknown cloud", in: "storage:\n  azure: {accountName: a, container: c, cloudName: Mars}\n", wantErr: `storage.azure.cloudName: "Mars" is not one of AzurePublicCloud`},
+		{name: "azure bad endpoint", in: "storage:\n  azure: {accountName: a, container: c, endpoint: '127.0.0.1:10000'}\n", wantErr: "storage.azure.endpoint"},
+		{name: "azure unknown key", in: "storage:\n  azure:\n    container: c\n    accountKey: k\n", wantErr: "line 4: field accountKey not found in storage.azure"},
+		{name: "gcs and azure", in: "storage:\n  gcs: {bucket: b}\n  azure: {accountName: a, container: c}\n", wantErr: "exactly one"},
 		{name: "s3 needs a bucket", in: "storage:\n  s3: {region: eu-west-1}\n", wantErr: "storage.s3.bucket"},
 		{name: "s3 unknown key", in: "storage:\n  s3:\n    bucket: b\n    bukket: c\n", wantErr: "line 4: field bukket not found in storage.s3"},
 		{name: "s3", in: "storage:\n  s3: {bucket: reg, regionEndpoint: 'http://minio:9000'}\nmetadataDirectory: /var/lib/berth\n", check: func(t *testing.T, c *Config) {

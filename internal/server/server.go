@@ -126,16 +126,8 @@ func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 			return nil, err
 		}
 		dbPath = filepath.Join(root, "metadata.db")
-	case cfg.Storage.S3 != nil:
-		c := cfg.Storage.S3
-		b, closer, err := storage.OpenS3(ctx, storage.S3Config{
-			Bucket:             c.Bucket,
-			Region:             c.Region,
-			RegionEndpoint:     c.RegionEndpoint,
-			VirtualHostedStyle: c.VirtualHostedStyle,
-			AccessKey:          os.Getenv("REGISTRY_STORAGE_S3_ACCESSKEY"),
-			SecretKey:          os.Getenv("REGISTRY_STORAGE_S3_SECRETKEY"),
-		})
+	case cfg.Storage.S3 != nil, cfg.Storage.GCS != nil, cfg.Storage.Azure != nil:
+		b, closer, err := openObjectStore(ctx, cfg.Storage)
 		if err != nil {
 			return nil, err
 		}
@@ -155,6 +147,39 @@ func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 	}
 	st.closers = append([]io.Closer{st.Meta}, st.closers...)
 	return st, nil
+}
+
+// openObjectStore opens the bucket or container s names, with credentials
+// from the environment variables the operator hands its registry.
+func openObjectStore(ctx context.Context, s config.Storage) (storage.Backend, io.Closer, error) {
+	switch {
+	case s.S3 != nil:
+		return storage.OpenS3(ctx, storage.S3Config{
+			Bucket:             s.S3.Bucket,
+			Region:             s.S3.Region,
+			RegionEndpoint:     s.S3.RegionEndpoint,
+			VirtualHostedStyle: s.S3.VirtualHostedStyle,
+			AccessKey:          os.Getenv("REGISTRY_STORAGE_S3_ACCESSKEY"),
+			SecretKey:          os.Getenv("REGISTRY_STORAGE_S3_SECRETKEY"),
+		})
+	case s.GCS != nil:
+		return storage.OpenGCS(ctx, storage.GCSConfig{
+			Bucket:    s.GCS.Bucket,
+			Region:    s.GCS.Region,
+			ProjectID: s.GCS.ProjectID,
+			KeyID:     s.GCS.KeyID,
+			KeyFile:   os.Getenv("REGISTRY_STORAGE_GCS_KEYFILE"),
+		})
+	case s.Azure != nil:
+		return storage.OpenAzure(ctx, storage.AzureConfig{
+			AccountName: s.Azure.AccountName,
+			Container:   s.Azure.Container,
+			CloudName:   s.Azure.CloudName,
+			Endpoint:    s.Azure.Endpoint,
+			AccountKey:  os.Getenv("REGISTRY_STORAGE_AZURE_ACCOUNTKEY"),
+		})
+	}
+	return nil, nil, errors.New("server: no object store configured")
 }
 
 // New opens the stores named by cfg and wires the registry over them.
@@ -278,8 +303,15 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		scheme = "https"
 	}
 	storageDesc := "emptyDir (in memory; lost on exit)"
-	if cfg.Storage.Filesystem != nil {
-		storageDesc = "filesystem at " + cfg.Storage.Filesystem.RootDirectory
+	switch st := cfg.Storage; {
+	case st.Filesystem != nil:
+		storageDesc = "filesystem at " + st.Filesystem.RootDirectory
+	case st.S3 != nil:
+		storageDesc = "s3 bucket " + st.S3.Bucket
+	case st.GCS != nil:
+		storageDesc = "gcs bucket " + st.GCS.Bucket
+	case st.Azure != nil:
+		storageDesc = "azure container " + st.Azure.Container
 	}
 	log.Info("berth serve listening", "addr", ln.Addr().String(), "scheme", scheme, "storage", storageDesc, "readOnly", cfg.ReadOnly, "pid", os.Getpid())
 	return s.Serve(ctx, ln)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,9 +18,14 @@ import (
 // Object-store layout (S3, GCS, Azure Blob, through gocloud.dev/blob):
 //
 //	blobs/<algorithm>/<hex>              committed blobs, written once
-//	touched/<algorithm>/<hex>            empty; its time is a repeated commit's
+//	touched/<algorithm>/<hex>/<unix ns, 20 digits>  empty; a repeated commit's time
 //	uploads/<id>/start                   empty; the session exists
 //	uploads/<id>/chunk-<offset, 20 digits>  one object per appended chunk
+//
+// A touch's time is in its key because stores list modification times to
+// the second (Azure, AWS S3), too coarse to tell a touch from the commit
+// just before it. Each touch removes the older markers; a marker without the
+// time suffix (written before it was added) counts by its modification time.
 //
 // Objects cannot be appended to, so each append is its own object, written
 // whole or not at all (an aborted writer leaves nothing). Commit copies a
@@ -95,8 +101,27 @@ func (s *bucketBackend) Delete(ctx context.Context, d digest.Digest) error {
 	if err := s.b.Delete(ctx, key); err != nil && !notFound(err) {
 		return err
 	}
-	if err := s.b.Delete(ctx, "touched/"+strings.TrimPrefix(key, "blobs/")); err != nil && !notFound(err) {
+	return s.untouch(ctx, touchedPrefix(key), "")
+}
+
+func touchedPrefix(blobKey string) string { return "touched/" + strings.TrimPrefix(blobKey, "blobs/") }
+
+// untouch deletes a blob's touch markers older than keep (all when keep is
+// empty), the legacy marker without a time suffix included.
+func (s *bucketBackend) untouch(ctx context.Context, prefix, keep string) error {
+	var old []string
+	if err := s.list(ctx, prefix, func(o *blob.ListObject) error {
+		if (o.Key == prefix || strings.HasPrefix(o.Key, prefix+"/")) && (keep == "" || o.Key < keep) {
+			old = append(old, o.Key)
+		}
+		return nil
+	}); err != nil {
 		return err
+	}
+	for _, k := range old {
+		if err := s.b.Delete(ctx, k); err != nil && !notFound(err) {
+			return err
+		}
 	}
 	return nil
 }
@@ -104,7 +129,17 @@ func (s *bucketBackend) Delete(ctx context.Context, d digest.Digest) error {
 func (s *bucketBackend) Walk(ctx context.Context, fn func(digest.Digest, int64, time.Time) error) error {
 	touched := map[string]time.Time{}
 	if err := s.list(ctx, "touched/", func(o *blob.ListObject) error {
-		touched[strings.TrimPrefix(o.Key, "touched/")] = o.ModTime
+		rel, at := strings.TrimPrefix(o.Key, "touched/"), o.ModTime
+		if i := strings.LastIndexByte(rel, '/'); i > 0 && strings.Count(rel, "/") == 2 {
+			ns, err := strconv.ParseInt(rel[i+1:], 10, 64)
+			if err != nil {
+				return nil
+			}
+			rel, at = rel[:i], time.Unix(0, ns)
+		}
+		if at.After(touched[rel]) {
+			touched[rel] = at
+		}
 		return nil
 	}); err != nil {
 		return err
@@ -139,22 +174,43 @@ func (s *bucketBackend) list(ctx context.Context, prefix string, fn func(*blob.L
 	}
 }
 
+// put stores all of r under key, or nothing: a read error cancels the write
+// before the store can complete it. Upload hands r to the driver whole (the
+// S3 and Azure drivers stream it themselves), rather than through a
+// Writer's Write calls, which also keeps clear of azureblob's Writer: its
+// Close panics after a failed write (gocloud.dev v0.47.0).
 func (s *bucketBackend) put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := s.b.NewWriter(wctx, key, &blob.WriterOptions{ContentType: "application/octet-stream"})
+	src := &abortingReader{r: r, abort: cancel}
+	err := s.b.Upload(wctx, key, src, &blob.WriterOptions{ContentType: "application/octet-stream"})
+	if src.err != nil {
+		return 0, src.err
+	}
 	if err != nil {
 		return 0, err
 	}
-	buf := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(w, r, *buf)
-	copyBufs.Put(buf)
-	if err != nil {
-		cancel() // abandons the write: nothing is stored
-		_ = w.Close()
-		return 0, err
+	return src.n, nil
+}
+
+// abortingReader counts what it reads and, on the first read error,
+// cancels the write it feeds so that nothing is stored. Upload returns only
+// after its driver is done reading, so n and err are then safe to read.
+type abortingReader struct {
+	r     io.Reader
+	abort context.CancelFunc
+	n     int64
+	err   error
+}
+
+func (a *abortingReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	a.n += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		a.err = err
+		a.abort()
 	}
-	return n, w.Close()
+	return n, err
 }
 
 func (s *bucketBackend) StartUpload(ctx context.Context, id string) error {
@@ -354,6 +410,9 @@ func (s *bucketBackend) Touch(ctx context.Context, d digest.Digest) error {
 	} else if !exists {
 		return ErrNotFound
 	}
-	_, err = s.put(ctx, "touched/"+strings.TrimPrefix(key, "blobs/"), strings.NewReader(""))
-	return err
+	marker := fmt.Sprintf("%s/%020d", touchedPrefix(key), time.Now().UnixNano())
+	if _, err := s.put(ctx, marker, strings.NewReader("")); err != nil {
+		return err
+	}
+	return s.untouch(ctx, touchedPrefix(key), marker)
 }

@@ -3,14 +3,14 @@ package storage_test
 import (
 	"context"
 	"fmt"
-
-	"github.com/berth-registry/berth/internal/testpeer"
+	"strings"
 	"testing"
 
 	"gocloud.dev/blob/memblob"
 
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/berth-registry/berth/internal/storage/storagetest"
+	"github.com/berth-registry/berth/internal/testpeer"
 )
 
 func TestFilesystem(t *testing.T) {
@@ -63,5 +63,63 @@ func TestS3(t *testing.T) {
 		}
 		t.Cleanup(func() { closer.Close() })
 		return b
+	})
+}
+
+// TestGCS runs the conformance suite against a Google Cloud Storage
+// emulator (fake-gcs-server), a fresh bucket per case, created by OpenGCS.
+func TestGCS(t *testing.T) {
+	g := testpeer.StartFakeGCS(t)
+	t.Setenv("STORAGE_EMULATOR_HOST", g.Host)
+	n := 0
+	storagetest.Run(t, func(t *testing.T) storage.Backend {
+		n++
+		b, closer, err := storage.OpenGCS(context.Background(), storage.GCSConfig{
+			Bucket:    fmt.Sprintf("berth-test-%d", n),
+			ProjectID: "berth-test",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closer.Close() })
+		return b
+	})
+	t.Run("MissingBucketWithoutProject", func(t *testing.T) {
+		_, _, err := storage.OpenGCS(context.Background(), storage.GCSConfig{Bucket: "berth-absent"})
+		if err == nil || !strings.Contains(err.Error(), "projectID") {
+			t.Fatalf("opening a missing bucket without projectID: %v", err)
+		}
+	})
+}
+
+// TestAzure runs the conformance suite against an Azure Blob emulator
+// (Azurite), a fresh container per case, created by OpenAzure.
+func TestAzure(t *testing.T) {
+	a := testpeer.StartAzurite(t)
+	n := 0
+	storagetest.Run(t, func(t *testing.T) storage.Backend {
+		n++
+		b, closer, err := storage.OpenAzure(context.Background(), storage.AzureConfig{
+			AccountName: a.AccountName,
+			AccountKey:  a.AccountKey,
+			Container:   fmt.Sprintf("berth-test-%d", n),
+			Endpoint:    a.Endpoint,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closer.Close() })
+		return b
+	})
+	t.Run("WrongKey", func(t *testing.T) {
+		_, _, err := storage.OpenAzure(context.Background(), storage.AzureConfig{
+			AccountName: a.AccountName,
+			AccountKey:  "d3Jvbmc=",
+			Container:   "berth-wrong-key",
+			Endpoint:    a.Endpoint,
+		})
+		if err == nil || !strings.Contains(err.Error(), "cannot be reached or read") {
+			t.Fatalf("opening with a wrong key: %v", err)
+		}
 	})
 }

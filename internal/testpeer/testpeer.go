@@ -139,3 +139,101 @@ func StartMinIO(t testing.TB) MinIO {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// FakeGCS is a running fake-gcs-server, a Google Cloud Storage emulator
+// speaking the JSON API over plain HTTP.
+type FakeGCS struct {
+	Host string // host:port, the value for STORAGE_EMULATOR_HOST
+}
+
+// StartFakeGCS runs fake-gcs-server on loopback with its data in a temporary
+// directory, stopped when the test ends.
+func StartFakeGCS(t testing.TB) FakeGCS {
+	t.Helper()
+	bin := Need(t, "fake-gcs-server")
+	dir := t.TempDir()
+	addr := FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", port, "-scheme", "http",
+		"-backend", "filesystem", "-filesystem-root", filepath.Join(dir, "data"),
+		"-external-url", "http://"+addr, "-log-level", "warn",
+		// The client library reads objects through the XML API, path style
+		// on the emulator's host, which fake-gcs-server serves only for
+		// its public host.
+		"-public-host", addr)
+	start(t, cmd, dir, "fake-gcs-server", "http://"+addr+"/storage/v1/b", http.StatusOK)
+	return FakeGCS{Host: addr}
+}
+
+// Azurite is a running Azurite blob service, the Azure Storage emulator.
+type Azurite struct {
+	// Endpoint is the blob service URL, account included.
+	Endpoint string
+	// AccountName and AccountKey are the emulator's well-known development
+	// account.
+	AccountName, AccountKey string
+}
+
+// StartAzurite runs Azurite's blob service on loopback with its data in a
+// temporary directory, stopped when the test ends.
+func StartAzurite(t testing.TB) Azurite {
+	t.Helper()
+	bin := Need(t, "azurite-blob")
+	dir := t.TempDir()
+	addr := FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	a := Azurite{
+		Endpoint:    "http://" + addr + "/devstoreaccount1",
+		AccountName: "devstoreaccount1",
+		AccountKey:  "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+	}
+	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", port,
+		"--location", filepath.Join(dir, "data"), "--skipApiVersionCheck", "--loose", "--disableTelemetry")
+	// Any answer means it listens: the unauthenticated probe is refused.
+	start(t, cmd, dir, "azurite", a.Endpoint+"?comp=list", 0)
+	return a
+}
+
+// start runs cmd with its output in dir/name.log, kills it when the test
+// ends, and waits until url answers with status want (0: any status).
+func start(t testing.TB, cmd *exec.Cmd, dir, name, url string, want int) {
+	t.Helper()
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		logf.Close()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if want == 0 || resp.StatusCode == want {
+				return
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("%s exited before it became live: %v\n%s", name, cmd.ProcessState, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("%s did not become live: %v\n%s", name, err, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -25,6 +25,12 @@ type Options struct {
 	// S3 stores blobs in this bucket instead (credentials from the
 	// environment, as berth serve reads them); metadata goes under Root.
 	S3 *config.S3
+	// GCS stores blobs in this Google Cloud Storage bucket instead (an
+	// emulator through STORAGE_EMULATOR_HOST); metadata goes under Root.
+	GCS *config.GCS
+	// Azure stores blobs in this Azure Blob container instead (the key
+	// from REGISTRY_STORAGE_AZURE_ACCOUNTKEY); metadata goes under Root.
+	Azure *config.Azure
 	// Log receives the server's request log; nil discards it.
 	Log io.Writer
 	// Auth turns on access control (nil: anonymous and open).
@@ -39,8 +45,8 @@ func Start(t testing.TB, opts Options) string {
 	switch {
 	case opts.Memory:
 		cfg.Storage.EmptyDir = &struct{}{}
-	case opts.S3 != nil:
-		cfg.Storage.S3 = opts.S3
+	case opts.S3 != nil, opts.GCS != nil, opts.Azure != nil:
+		cfg.Storage.S3, cfg.Storage.GCS, cfg.Storage.Azure = opts.S3, opts.GCS, opts.Azure
 		cfg.MetadataDirectory = opts.Root
 		if cfg.MetadataDirectory == "" {
 			cfg.MetadataDirectory = t.TempDir()
