@@ -44,7 +44,15 @@ accepted too. Flags override the file.
   gc:                {disabled, interval, gracePeriod}: unreferenced blobs are
                      collected online (daily, 1h grace, by default)
   prune:             {enabled, interval, keepTagRevisions, keepYoungerThan}
-  addr, tls {certFile, keyFile}, disableDelete, shutdownTimeout
+  auth:              off unless set: {htpasswd (bcrypt), groups, roleBindings
+                     [{role: registry-viewer|registry-editor|registry-admin,
+                     namespace, users, groups}], anonymous {role, namespaces},
+                     tokenSecret, tokenLifetime}; clients log in with the
+                     Docker/OCI token flow or Basic credentials; robot tokens
+                     from "berth admin token create"
+  tls:               {certFile, keyFile, certificates: [{hostnames, certFile,
+                     keyFile}]}: a default certificate and one per host name
+  addr, disableDelete, shutdownTimeout
 
 Prometheus metrics are served at /extensions/v2/metrics and a health check at
 /healthz. Each request is logged as one JSON line (method, repository,
