@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,23 +9,11 @@ import (
 	"github.com/berth-registry/berth/internal/auth"
 )
 
-func runBerthIn(t *testing.T, stdin string, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetIn(strings.NewReader(stdin))
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), err
-}
-
 // TestAdminCommands makes an htpasswd line and a robot token with the CLI
 // and proves an authorizer built from the same config accepts both.
 func TestAdminCommands(t *testing.T) {
 	dir := t.TempDir()
-	line, err := runBerthIn(t, "correct horse\n", "admin", "htpasswd", "alice")
+	line, _, err := runBerthIn(t, "correct horse\n", "admin", "htpasswd", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +29,7 @@ func TestAdminCommands(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("auth:\n  htpasswd: "+htpasswd+"\n  tokenSecret: "+secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runBerthIn(t, "", "admin", "token", "create", "--config", cfg, "--user", "ci-bot", "--expires", "1h")
+	out, _, err := runBerthIn(t, "", "admin", "token", "create", "--config", cfg, "--user", "ci-bot", "--expires", "1h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +57,7 @@ func TestAdminCommands(t *testing.T) {
 		"empty password": {"\n", []string{"admin", "htpasswd", "bob"}, "empty"},
 		"bad user name":  {"pw\n", []string{"admin", "htpasswd", "bo:b"}, "colon"},
 	} {
-		if _, err := runBerthIn(t, tc.stdin, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := runBerthIn(t, tc.stdin, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 	}
@@ -78,7 +65,7 @@ func TestAdminCommands(t *testing.T) {
 	if err := os.WriteFile(noSecret, []byte("readOnly: false\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runBerthIn(t, "", "admin", "token", "create", "--config", noSecret, "--user", "x"); err == nil || !strings.Contains(err.Error(), "open.yaml: no token signing secret") {
+	if _, _, err := runBerthIn(t, "", "admin", "token", "create", "--config", noSecret, "--user", "x"); err == nil || !strings.Contains(err.Error(), "open.yaml: no token signing secret") {
 		t.Errorf("no secret: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,17 +10,6 @@ import (
 	"github.com/berth-registry/berth/internal/bench"
 	"github.com/berth-registry/berth/internal/testpeer"
 )
-
-func runBerth(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	root := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	err = root.Execute()
-	return out.String(), errb.String(), err
-}
 
 // TestBenchCommandAgainstDistribution runs `berth bench` with a tiny workload
 // against CNCF Distribution, saves its JSON and compares it with itself.

@@ -32,7 +32,7 @@ func TestMirrorDisconnectedStory(t *testing.T) {
 	to := dst + "/ocp/release"
 
 	// Connected side: registry → directory.
-	if _, errOut, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", to, "--to-dir", usb, "--progress", "none"); err != nil {
+	if _, errOut, err := runBerth(t, "mirror", "release", "--from", rel.Ref, "--to", to, "--to-dir", usb, "--progress", "none"); err != nil {
 		t.Fatalf("to-dir: %v\n%s", err, errOut)
 	}
 	// The source is unreachable from now on.
@@ -40,7 +40,7 @@ func TestMirrorDisconnectedStory(t *testing.T) {
 
 	// Disconnected side: directory → berth serve.
 	manifests := filepath.Join(work, "cluster")
-	out, errOut, err := runMirrorCLI(t, "mirror", "release", "--from-dir", usb, "--to", to, "--manifests-dir", manifests, "--progress", "none", "--dest-insecure")
+	out, errOut, err := runBerth(t, "mirror", "release", "--from-dir", usb, "--to", to, "--manifests-dir", manifests, "--progress", "none", "--dest-insecure")
 	if err != nil {
 		t.Fatalf("from-dir: %v\n%s", err, errOut)
 	}
@@ -55,7 +55,7 @@ func TestMirrorDisconnectedStory(t *testing.T) {
 	imageCfg := filepath.Join(work, "image.yaml")
 	os.WriteFile(imageCfg, []byte("apiVersion: config.openshift.io/v1\nkind: Image\nmetadata:\n  name: cluster\nspec:\n  registrySources:\n    insecureRegistries:\n    - "+dst+"\n"), 0o644)
 	root := filepath.Join(work, "node")
-	if _, errOut, err := runMirrorCLI(t, "policy", "render", "--out", root, filepath.Join(manifests, "idms.yaml"), imageCfg); err != nil {
+	if _, errOut, err := runBerth(t, "policy", "render", "--out", root, filepath.Join(manifests, "idms.yaml"), imageCfg); err != nil {
 		t.Fatalf("policy render: %v\n%s", err, errOut)
 	}
 	conf := filepath.Join(root, "etc", "containers", "registries.conf")

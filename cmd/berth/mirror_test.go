@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,18 +11,6 @@ import (
 
 	"github.com/berth-registry/berth/internal/mirror/mirrortest"
 )
-
-// runBerth runs the command tree in-process.
-func runMirrorCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	root := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errb.String(), err
-}
 
 func mustDigest(t *testing.T, ref string) string {
 	t.Helper()
@@ -60,7 +47,7 @@ func TestMirrorImageCommand(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, err := runMirrorCLI(t, tc.args...)
+			out, errOut, err := runBerth(t, tc.args...)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, errOut)
 			}
@@ -105,7 +92,7 @@ func TestMirrorImageFailureExitCode(t *testing.T) {
 	dir := t.TempDir()
 	mapping := filepath.Join(dir, "map.txt")
 	os.WriteFile(mapping, []byte(src+"/app/ok:v1 "+dst+"/ok\n"+src+"/app/gone:v1 "+dst+"/gone\n"), 0o644)
-	_, _, err := runMirrorCLI(t, "mirror", "image", "-f", mapping, "--progress", "none", "--retries", "1")
+	_, _, err := runBerth(t, "mirror", "image", "-f", mapping, "--progress", "none", "--retries", "1")
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != exitImagesFailed {
 		t.Fatalf("err = %v, want exit status %d", err, exitImagesFailed)
@@ -131,7 +118,7 @@ func TestMirrorUsageErrors(t *testing.T) {
 		{[]string{"mirror", "release", "--to", "a/b"}, "--from"},
 		{[]string{"mirror", "image", "a/b:1", "c/d", "--authfile", filepath.Join(dir, "missing.json")}, "--authfile"},
 	} {
-		_, _, err := runMirrorCLI(t, tc.args...)
+		_, _, err := runBerth(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want it to mention %q", tc.args, err, tc.want)
 		}
@@ -149,7 +136,7 @@ func TestMirrorReleaseCommand(t *testing.T) {
 	work := t.TempDir()
 
 	t.Run("dry-run copies nothing", func(t *testing.T) {
-		out, _, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", dst+"/ocp/release", "--dry-run")
+		out, _, err := runBerth(t, "mirror", "release", "--from", rel.Ref, "--to", dst+"/ocp/release", "--dry-run")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +165,7 @@ func TestMirrorReleaseCommand(t *testing.T) {
 
 	t.Run("registry to registry", func(t *testing.T) {
 		mdir := filepath.Join(work, "manifests")
-		out, errOut, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", dst+"/ocp/release", "--manifests-dir", mdir, "--progress", "none")
+		out, errOut, err := runBerth(t, "mirror", "release", "--from", rel.Ref, "--to", dst+"/ocp/release", "--manifests-dir", mdir, "--progress", "none")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
@@ -202,10 +189,10 @@ func TestMirrorReleaseCommand(t *testing.T) {
 
 	t.Run("through a directory", func(t *testing.T) {
 		dir := filepath.Join(work, "usb")
-		if _, errOut, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", "mirror.invalid/ocp/release", "--to-dir", dir, "--progress", "none"); err != nil {
+		if _, errOut, err := runBerth(t, "mirror", "release", "--from", rel.Ref, "--to", "mirror.invalid/ocp/release", "--to-dir", dir, "--progress", "none"); err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
-		out, errOut, err := runMirrorCLI(t, "mirror", "release", "--from-dir", dir, "--to", other+"/disconnected/release", "--manifests-dir", t.TempDir(), "--progress", "none")
+		out, errOut, err := runBerth(t, "mirror", "release", "--from-dir", dir, "--to", other+"/disconnected/release", "--manifests-dir", t.TempDir(), "--progress", "none")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
@@ -228,7 +215,7 @@ func TestMirrorArchivesCommand(t *testing.T) {
 	}
 	work := t.TempDir()
 	layout, archives := filepath.Join(work, "bundle"), filepath.Join(work, "dvd")
-	if _, errOut, err := runMirrorCLI(t, "mirror", "release", "--from", rel.Ref, "--to", "mirror.invalid/ocp/release", "--to-dir", layout,
+	if _, errOut, err := runBerth(t, "mirror", "release", "--from", rel.Ref, "--to", "mirror.invalid/ocp/release", "--to-dir", layout,
 		"--archive-size", "32KiB", "--archive-dir", archives, "--progress", "none"); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	} else if !strings.Contains(errOut, "packed") {
@@ -246,7 +233,7 @@ func TestMirrorArchivesCommand(t *testing.T) {
 			b, _ := os.ReadFile(p)
 			os.WriteFile(filepath.Join(broken, filepath.Base(p)), b, 0o644)
 		}
-		_, _, err := runMirrorCLI(t, "mirror", "release", "--from-dir", broken, "--to", dst+"/broken/release", "--manifests-dir", t.TempDir(), "--progress", "none")
+		_, _, err := runBerth(t, "mirror", "release", "--from-dir", broken, "--to", dst+"/broken/release", "--manifests-dir", t.TempDir(), "--progress", "none")
 		if err == nil || !strings.Contains(err.Error(), filepath.Base(tars[1])) || !strings.Contains(err.Error(), "nothing was pushed") {
 			t.Fatalf("err = %v, want it to name %s", err, filepath.Base(tars[1]))
 		}
@@ -255,7 +242,7 @@ func TestMirrorArchivesCommand(t *testing.T) {
 		}
 	})
 	t.Run("from-dir on archives", func(t *testing.T) {
-		out, errOut, err := runMirrorCLI(t, "mirror", "release", "--from-dir", archives, "--to", dst+"/ocp/release", "--manifests-dir", t.TempDir(), "--progress", "none")
+		out, errOut, err := runBerth(t, "mirror", "release", "--from-dir", archives, "--to", dst+"/ocp/release", "--manifests-dir", t.TempDir(), "--progress", "none")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
@@ -273,7 +260,7 @@ func TestMirrorArchivesCommand(t *testing.T) {
 	})
 	t.Run("unpack command", func(t *testing.T) {
 		into := filepath.Join(work, "unpacked")
-		out, _, err := runMirrorCLI(t, "mirror", "unpack", "--from-dir", archives, "--to-dir", into)
+		out, _, err := runBerth(t, "mirror", "unpack", "--from-dir", archives, "--to-dir", into)
 		if err != nil || !strings.Contains(out, "every digest verified") {
 			t.Fatalf("%v: %s", err, out)
 		}
@@ -295,7 +282,7 @@ func TestMirrorArchiveUsageErrors(t *testing.T) {
 		{[]string{"mirror", "image", "--to-dir", dir, "a/b:1", "--archive-dir", dir}, "--archive-size"},
 		{[]string{"mirror", "unpack", "--from-dir", dir, "--to-dir", dir}, "berth-archives.json"},
 	} {
-		_, _, err := runMirrorCLI(t, tc.args...)
+		_, _, err := runBerth(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want it to mention %q", tc.args, err, tc.want)
 		}
@@ -317,15 +304,15 @@ func TestMirrorStateRegistryCommand(t *testing.T) {
 	work := t.TempDir()
 	mapping := filepath.Join(work, "map.txt")
 	os.WriteFile(mapping, []byte(src+"/app/one:v1 "+dst+"/m/one\n"), 0o644)
-	if _, errOut, err := runMirrorCLI(t, "mirror", "image", "-f", mapping, "--progress", "none"); err != nil {
+	if _, errOut, err := runBerth(t, "mirror", "image", "-f", mapping, "--progress", "none"); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	// The same content in a directory gives the same state.
 	dir := filepath.Join(work, "dir")
-	if _, errOut, err := runMirrorCLI(t, "mirror", "image", "--to-dir", dir, src+"/app/one:v1", "--progress", "none"); err != nil {
+	if _, errOut, err := runBerth(t, "mirror", "image", "--to-dir", dir, src+"/app/one:v1", "--progress", "none"); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
-	fromDir, _, err := runMirrorCLI(t, "mirror", "state", "--from-dir", dir)
+	fromDir, _, err := runBerth(t, "mirror", "state", "--from-dir", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +321,7 @@ func TestMirrorStateRegistryCommand(t *testing.T) {
 		{"mirror", "state", "--registry", dst + "/m/one:v1", "--registry", dst + "/m/absent"},
 		{"mirror", "state", "-f", mapping},
 	} {
-		out, errOut, err := runMirrorCLI(t, args...)
+		out, errOut, err := runBerth(t, args...)
 		if err != nil {
 			t.Fatalf("%q: %v\n%s", args, err, errOut)
 		}
@@ -345,10 +332,10 @@ func TestMirrorStateRegistryCommand(t *testing.T) {
 	state := filepath.Join(work, "state.json")
 	os.WriteFile(state, []byte(fromDir), 0o644)
 	next := filepath.Join(work, "next")
-	if _, errOut, err := runMirrorCLI(t, "mirror", "image", "--to-dir", next, src+"/app/one:v2", "--since", state, "--progress", "none"); err != nil {
+	if _, errOut, err := runBerth(t, "mirror", "image", "--to-dir", next, src+"/app/one:v2", "--since", state, "--progress", "none"); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
-	nextState, _, err := runMirrorCLI(t, "mirror", "state", "--from-dir", next)
+	nextState, _, err := runBerth(t, "mirror", "state", "--from-dir", next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +349,7 @@ func TestMirrorStateRegistryCommand(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := runMirrorCLI(t, "mirror", "state", "--registry", "not a ref"); err == nil || !strings.Contains(err.Error(), "HOST[:PORT]/REPO") {
+	if _, _, err := runBerth(t, "mirror", "state", "--registry", "not a ref"); err == nil || !strings.Contains(err.Error(), "HOST[:PORT]/REPO") {
 		t.Errorf("bad --registry: %v", err)
 	}
 }
@@ -411,14 +398,14 @@ func TestMirrorImageTagMirrorSet(t *testing.T) {
 				t.Errorf("%q present = %v, want %v in:\n%s", c.want, !c.present, c.present, c.doc)
 			}
 		}
-		out, errOut, err := runMirrorCLI(t, "policy", "check", mdir)
+		out, errOut, err := runBerth(t, "policy", "check", mdir)
 		if err != nil || !strings.Contains(out, "ok") {
 			t.Errorf("policy check %s: %v\n%s%s", mdir, err, out, errOut)
 		}
 	}
 	t.Run("registry to registry", func(t *testing.T) {
 		mdir := filepath.Join(work, "manifests")
-		_, errOut, err := runMirrorCLI(t, "mirror", "image", "-f", mapping, "--manifests-dir", mdir, "--progress", "none")
+		_, errOut, err := runBerth(t, "mirror", "image", "-f", mapping, "--manifests-dir", mdir, "--progress", "none")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
@@ -429,24 +416,24 @@ func TestMirrorImageTagMirrorSet(t *testing.T) {
 	})
 	t.Run("from a directory", func(t *testing.T) {
 		dir := filepath.Join(work, "dir")
-		if _, errOut, err := runMirrorCLI(t, "mirror", "image", "--to-dir", dir, src+"/app/tagged:v1", src+"/app/pinned@"+d2, "--progress", "none"); err != nil {
+		if _, errOut, err := runBerth(t, "mirror", "image", "--to-dir", dir, src+"/app/tagged:v1", src+"/app/pinned@"+d2, "--progress", "none"); err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
 		other := mirrortest.StartRegistry(t)
 		mdir := filepath.Join(work, "manifests2")
-		if _, errOut, err := runMirrorCLI(t, "mirror", "image", "--from-dir", dir, other+"/m", "--manifests-dir", mdir, "--progress", "none"); err != nil {
+		if _, errOut, err := runBerth(t, "mirror", "image", "--from-dir", dir, other+"/m", "--manifests-dir", mdir, "--progress", "none"); err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
 		itms, _ := os.ReadFile(filepath.Join(mdir, "itms.yaml"))
 		if !strings.Contains(string(itms), "- "+other+"/m/app/tagged") {
 			t.Errorf("itms.yaml does not point at the disconnected registry:\n%s", itms)
 		}
-		out, _, err := runMirrorCLI(t, "policy", "check", mdir)
+		out, _, err := runBerth(t, "policy", "check", mdir)
 		if err != nil || !strings.Contains(out, "ok") {
 			t.Errorf("policy check: %v\n%s", err, out)
 		}
 	})
-	if _, _, err := runMirrorCLI(t, "mirror", "image", "--to-dir", work, "a/b:1", "--manifests-dir", work); err == nil || !strings.Contains(err.Error(), "--manifests-dir") {
+	if _, _, err := runBerth(t, "mirror", "image", "--to-dir", work, "a/b:1", "--manifests-dir", work); err == nil || !strings.Contains(err.Error(), "--manifests-dir") {
 		t.Errorf("--manifests-dir with --to-dir: %v", err)
 	}
 }

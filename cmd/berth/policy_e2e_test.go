@@ -69,7 +69,7 @@ spec:
     mirrors: ["`+reg+`/mirror/org"]
 `)
 	rootBlocked := filepath.Join(dir, "root-blocked")
-	if _, _, err := runPolicy(t, "render", "--out", rootBlocked, filepath.Join(dir, "blocked")); err != nil {
+	if _, _, err := runBerth(t, "policy", "render", "--out", rootBlocked, filepath.Join(dir, "blocked")); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "allowed", "image.yaml"), `apiVersion: config.openshift.io/v1
@@ -89,7 +89,7 @@ spec:
     mirrors: ["`+reg+`/mirror/org"]
 `)
 	rootAllowed := filepath.Join(dir, "root-allowed")
-	if _, _, err := runPolicy(t, "render", "--out", rootAllowed, filepath.Join(dir, "allowed")); err != nil {
+	if _, _, err := runBerth(t, "policy", "render", "--out", rootAllowed, filepath.Join(dir, "allowed")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -104,7 +104,7 @@ spec:
 		return out.String(), err
 	}
 	explain := func(root, ref string) string {
-		out, _, err := runPolicy(t, "explain", "--root", root, ref)
+		out, _, err := runBerth(t, "policy", "explain", "--root", root, ref)
 		if err != nil {
 			t.Fatal(err)
 		}

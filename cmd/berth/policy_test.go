@@ -10,17 +10,6 @@ import (
 	"testing"
 )
 
-func runPolicy(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	root := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(append([]string{"policy"}, args...))
-	err = root.Execute()
-	return out.String(), errb.String(), err
-}
-
 func writeFile(t *testing.T, path, content string) string {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -60,7 +49,7 @@ func TestPolicyRenderWritesRootAndSummarizes(t *testing.T) {
 	writeFile(t, filepath.Join(inputs, "README.txt"), "not an input")
 	out := filepath.Join(dir, "root")
 
-	stdout, _, err := runPolicy(t, "render", "--release-image", policyRelease, "--out", out, inputs)
+	stdout, _, err := runBerth(t, "policy", "render", "--release-image", policyRelease, "--out", out, inputs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +64,14 @@ func TestPolicyRenderWritesRootAndSummarizes(t *testing.T) {
 	}
 
 	// The same inputs again: nothing changes, nothing to do.
-	stdout, _, err = runPolicy(t, "render", "--release-image", policyRelease, "--out", out, inputs)
+	stdout, _, err = runBerth(t, "policy", "render", "--release-image", policyRelease, "--out", out, inputs)
 	if err != nil || !strings.Contains(stdout, "node action: none") || strings.Contains(stdout, "  changed ") {
 		t.Errorf("re-render: %v\n%s", err, stdout)
 	}
 
 	// Only a digest mirror more: a reload, no drain.
 	writeFile(t, filepath.Join(inputs, "mirrors", "more.yaml"), strings.ReplaceAll(strings.ReplaceAll(policyTestIDMS, "quay.io/org", "quay.io/other"), "name: quay", "name: other"))
-	stdout, _, err = runPolicy(t, "render", "--release-image", policyRelease, "--out", out, inputs)
+	stdout, _, err = runBerth(t, "policy", "render", "--release-image", policyRelease, "--out", out, inputs)
 	if err != nil || !strings.Contains(stdout, "node action: reload") {
 		t.Errorf("adding a digest mirror: %v\n%s", err, stdout)
 	}
@@ -98,18 +87,18 @@ func TestPolicyRenderMalformedInputWritesNothing(t *testing.T) {
 	good := writeFile(t, filepath.Join(dir, "good.yaml"), policyTestIDMS)
 	bad := writeFile(t, filepath.Join(dir, "bad.yaml"), strings.Replace(policyTestImage, "blocked.example.com", `"*.example.com/ns"`, 1))
 	out := filepath.Join(dir, "root")
-	if _, _, err := runPolicy(t, "render", "--out", out, good, bad); err == nil || !strings.Contains(err.Error(), `invalid entry for blocked registries "*.example.com/ns"`) {
+	if _, _, err := runBerth(t, "policy", "render", "--out", out, good, bad); err == nil || !strings.Contains(err.Error(), `invalid entry for blocked registries "*.example.com/ns"`) {
 		t.Fatalf("err = %v", err)
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a failed render created %s", out)
 	}
 	// An existing root is left exactly as it was.
-	if _, _, err := runPolicy(t, "render", "--out", out, good); err != nil {
+	if _, _, err := runBerth(t, "policy", "render", "--out", out, good); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(filepath.Join(out, "etc/containers/registries.conf"))
-	if _, _, err := runPolicy(t, "render", "--out", out, good, bad); err == nil {
+	if _, _, err := runBerth(t, "policy", "render", "--out", out, good, bad); err == nil {
 		t.Fatal("bad input rendered")
 	}
 	after, _ := os.ReadFile(filepath.Join(out, "etc/containers/registries.conf"))
@@ -123,7 +112,7 @@ func TestPolicyRenderRefusesForeignRoot(t *testing.T) {
 	in := writeFile(t, filepath.Join(dir, "in.yaml"), policyTestIDMS)
 	out := filepath.Join(dir, "root")
 	writeFile(t, filepath.Join(out, "etc", "passwd"), "root:x:0:0")
-	if _, _, err := runPolicy(t, "render", "--out", out, in); err == nil || !strings.Contains(err.Error(), "etc/passwd") {
+	if _, _, err := runBerth(t, "policy", "render", "--out", out, in); err == nil || !strings.Contains(err.Error(), "etc/passwd") {
 		t.Fatalf("err = %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(out, "etc", "passwd")); string(b) != "root:x:0:0" {
@@ -137,7 +126,7 @@ func TestPolicyRenderBaseOverrides(t *testing.T) {
 	baseConf := writeFile(t, filepath.Join(dir, "base.conf"), "unqualified-search-registries = ['example.org']\nshort-name-mode = 'enforcing'\n")
 	basePol := writeFile(t, filepath.Join(dir, "base.json"), `{"default":[{"type":"insecureAcceptAnything"}],"transports":{"docker":{"registry.redhat.io":[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}]}}}`)
 	out := filepath.Join(dir, "root")
-	if _, _, err := runPolicy(t, "render", "--out", out, "--base-registries-conf", baseConf, "--base-policy", basePol, in); err != nil {
+	if _, _, err := runBerth(t, "policy", "render", "--out", out, "--base-registries-conf", baseConf, "--base-policy", basePol, in); err != nil {
 		t.Fatal(err)
 	}
 	conf, _ := os.ReadFile(filepath.Join(out, "etc/containers/registries.conf"))
@@ -168,7 +157,7 @@ spec:
   - {source: "*.a.io/ns", mirrors: ["*.b.io"]}
   - {source: c.io, mirrors: [m.io, c.io], mirrorSourcePolicy: NeverContactSource}
 `)
-	stdout, _, err := runPolicy(t, "check", a, b)
+	stdout, _, err := runBerth(t, "policy", "check", a, b)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 {
 		t.Fatalf("err = %v, want exit code 1", err)
@@ -190,10 +179,10 @@ spec:
 	}
 
 	ok := writeFile(t, filepath.Join(dir, "ok", "idms.yaml"), policyTestIDMS)
-	if stdout, _, err := runPolicy(t, "check", ok); err != nil || stdout != "ok\n" {
+	if stdout, _, err := runBerth(t, "policy", "check", ok); err != nil || stdout != "ok\n" {
 		t.Errorf("valid input: %v %q", err, stdout)
 	}
-	if _, _, err := runPolicy(t, "check", "--release-image", "not-qualified", ok); !errors.As(err, &ee) {
+	if _, _, err := runBerth(t, "policy", "check", "--release-image", "not-qualified", ok); !errors.As(err, &ee) {
 		t.Errorf("bad --release-image: %v", err)
 	}
 }
@@ -204,11 +193,11 @@ func TestPolicyExplain(t *testing.T) {
 	writeFile(t, filepath.Join(in, "image.yaml"), policyTestImage)
 	writeFile(t, filepath.Join(in, "idms.yaml"), policyTestIDMS)
 	out := filepath.Join(dir, "root")
-	if _, _, err := runPolicy(t, "render", "--out", out, in); err != nil {
+	if _, _, err := runBerth(t, "policy", "render", "--out", out, in); err != nil {
 		t.Fatal(err)
 	}
 	digest := "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	stdout, _, err := runPolicy(t, "explain", "--root", out, "quay.io/org/app"+digest)
+	stdout, _, err := runBerth(t, "policy", "explain", "--root", out, "quay.io/org/app"+digest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,11 +206,11 @@ func TestPolicyExplain(t *testing.T) {
 			t.Errorf("explain lacks %q:\n%s", want, stdout)
 		}
 	}
-	stdout, _, _ = runPolicy(t, "explain", "--root", out, "quay.io/org/app:1")
+	stdout, _, _ = runBerth(t, "policy", "explain", "--root", out, "quay.io/org/app:1")
 	if !strings.Contains(stdout, "skipped, digest-only mirror; the reference is by tag") {
 		t.Errorf("tag pull:\n%s", stdout)
 	}
-	stdout, _, err = runPolicy(t, "explain", "--root", out, "-o", "json", "blocked.example.com/a/b:1")
+	stdout, _, err = runBerth(t, "policy", "explain", "--root", out, "-o", "json", "blocked.example.com/a/b:1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,11 +233,11 @@ spec:
   allowedRegistriesForImport: [{domainName: registry.redhat.io}]
 status: {internalRegistryHostname: "image-registry.openshift-image-registry.svc:5000"}
 `)
-	stdout, _, err = runPolicy(t, "explain", "--import", "-f", img, "quay.io/x:1")
+	stdout, _, err = runBerth(t, "policy", "explain", "--import", "-f", img, "quay.io/x:1")
 	if err != nil || !strings.Contains(stdout, `forbidden: registry "quay.io" not allowed by whitelist: "image-registry.openshift-image-registry.svc:5000", "registry.redhat.io:443"`) {
 		t.Errorf("import: %v\n%s", err, stdout)
 	}
-	stdout, _, err = runPolicy(t, "explain", "--import", "-f", img, "-o", "json", "registry.redhat.io/ubi9/ubi:latest")
+	stdout, _, err = runBerth(t, "policy", "explain", "--import", "-f", img, "-o", "json", "registry.redhat.io/ubi9/ubi:latest")
 	if err != nil || !strings.Contains(stdout, `"allowed": true`) {
 		t.Errorf("import json: %v\n%s", err, stdout)
 	}
@@ -263,7 +252,7 @@ func TestPolicyHelpExplainsFlags(t *testing.T) {
 		{"check", []string{"--release-image"}},
 		{"explain", []string{"--root", "--output", "--import", "--file", "--transport"}},
 	} {
-		stdout, _, err := runPolicy(t, c.cmd, "--help")
+		stdout, _, err := runBerth(t, "policy", c.cmd, "--help")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,14 +270,14 @@ func TestPolicyRenderRelativeOut(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	writeFile(t, "image.yaml", policyTestImage)
-	if _, errOut, err := runPolicy(t, "render", "--out", "node-root", "--release-image", policyRelease, "image.yaml"); err != nil {
+	if _, errOut, err := runBerth(t, "policy", "render", "--out", "node-root", "--release-image", policyRelease, "image.yaml"); err != nil {
 		t.Fatalf("render --out node-root: %v\n%s", err, errOut)
 	}
 	got, err := os.ReadFile(filepath.Join(dir, "node-root", "etc", "containers", "registries.conf"))
 	if err != nil || !bytes.Contains(got, []byte("blocked.example.com")) {
 		t.Fatalf("registries.conf under the relative root: %v\n%s", err, got)
 	}
-	if _, errOut, err := runPolicy(t, "explain", "--root", "node-root", "blocked.example.com/a/b:1"); err != nil {
+	if _, errOut, err := runBerth(t, "policy", "explain", "--root", "node-root", "blocked.example.com/a/b:1"); err != nil {
 		t.Fatalf("explain --root node-root: %v\n%s", err, errOut)
 	}
 }
