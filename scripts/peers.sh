@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests drive: registry clients, the
 # CNCF Distribution reference registry, skopeo and podman, and the object
-# stores (MinIO, fake-gcs-server, Azurite). Idempotent: a peer already at its
+# stores (MinIO, fake-gcs-server, Azurite), and a PostgreSQL server. Idempotent: a peer already at its
 # pinned version is left alone. Fails loudly when one cannot be had, because a
 # test that silently skips its peer proves nothing.
 set -euo pipefail
@@ -41,7 +41,14 @@ npminstall() { # wrapper package@version
 }
 npminstall azurite-blob azurite@3.35.0
 
+# PostgreSQL: the tests run initdb and postgres themselves (internal/testpeer),
+# from PATH or from Debian's /usr/lib/postgresql/VERSION/bin.
+have_postgres() {
+  { command -v initdb && command -v postgres; } >/dev/null 2>&1 && return 0
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
+}
 need_apt=()
+have_postgres || need_apt+=(postgresql)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v podman >/dev/null || need_apt+=(podman)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -53,4 +60,5 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 for p in crane regctl regsync registry minio fake-gcs-server azurite-blob; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
 for p in skopeo podman; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
+have_postgres || { echo "peers: postgresql (initdb, postgres) missing" >&2; exit 1; }
 echo "$bin"

@@ -36,6 +36,8 @@ accepted too. Flags override the file.
                        key: REGISTRY_STORAGE_AZURE_ACCOUNTKEY or the Azure
                        default credential; endpoint overrides the service
                        URL (Azurite: http://127.0.0.1:10000/devstoreaccount1)
+  metadataDatabase:  postgres://USER@HOST/DB for metadata shared by replicas
+                     (default: embedded SQLite); BERTH_METADATA_DSN wins
   readOnly:          refuse pushes and deletes; pulls work
   requests:          read/write {maxRunning, maxInQueue, maxWaitInQueue};
                      beyond them clients get 429 TOOMANYREQUESTS

@@ -44,6 +44,13 @@ type Config struct {
 	// object store (default "berth-data"); with filesystem storage the
 	// database lives in the storage root.
 	MetadataDirectory string `yaml:"metadataDirectory"`
+	// MetadataDatabase puts the metadata in PostgreSQL instead of the
+	// embedded SQLite database, so several serve replicas behind one load
+	// balancer share it: a URL postgres://USER@HOST:5432/DB?sslmode=require.
+	// Keep passwords out of the file: the environment variable
+	// BERTH_METADATA_DSN (MetadataDSNEnv), when set, wins over this field.
+	// Empty (the default): SQLite, in MetadataDirectory or the storage root.
+	MetadataDatabase string `yaml:"metadataDatabase"`
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
 	// (a Go duration; default "30s").
 	ShutdownTimeout string `yaml:"shutdownTimeout"`
@@ -232,6 +239,11 @@ type NamedCertificate struct {
 // Enabled tells whether the server speaks TLS.
 func (t TLS) Enabled() bool { return t.CertFile != "" || len(t.Certificates) > 0 }
 
+// MetadataDSNEnv names the environment variable that holds the PostgreSQL
+// DSN (it wins over MetadataDatabase), so the password stays out of the
+// config file.
+const MetadataDSNEnv = "BERTH_METADATA_DSN"
+
 // DefaultRoot is where the embedded default stores data.
 const DefaultRoot = "berth-data"
 
@@ -324,6 +336,12 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls: certFile and keyFile must be set together"))
+	}
+	if db := c.MetadataDatabase; db != "" {
+		if u, err := url.Parse(db); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			// Not quoted: it may hold a password.
+			errs = append(errs, errors.New("metadataDatabase: not a PostgreSQL URL like postgres://USER@HOST:5432/DB?sslmode=require"))
+		}
 	}
 	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)

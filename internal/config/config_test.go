@@ -65,6 +65,12 @@ spec:
 				t.Fatalf("s3 config = %+v", c)
 			}
 		}},
+		{name: "postgres metadata", in: "storage:\n  s3: {bucket: reg}\nmetadataDatabase: postgres://berth@db:5432/berth?sslmode=require\n", check: func(t *testing.T, c *Config) {
+			if c.MetadataDatabase != "postgres://berth@db:5432/berth?sslmode=require" {
+				t.Fatalf("metadataDatabase = %q", c.MetadataDatabase)
+			}
+		}},
+		{name: "metadata database not postgres", in: "metadataDatabase: mysql://u:secret@db/berth\n", wantErr: "metadataDatabase: not a PostgreSQL URL"},
 		{name: "bad log level and half TLS", in: "logLevel: Loud\ntls: {certFile: a}\n", wantErr: "certFile and keyFile"},
 		{name: "request limits", in: "requests:\n  read: {maxRunning: 10, maxInQueue: 5, maxWaitInQueue: 2s}\n", check: func(t *testing.T, c *Config) {
 			if c.Requests.Read.MaxRunning != 10 || c.Requests.Read.Wait().Seconds() != 2 {

@@ -7,4 +7,24 @@
 // in the blob store, so the metadata never points at missing or half-written
 // content. The reverse (bytes no row points at) is allowed and is garbage for
 // gc to collect.
+//
+// Two backends, one Store: embedded SQLite (OpenSQLite, the default) and
+// PostgreSQL (OpenPostgres, for several serve replicas sharing state). They
+// are one type with a dialect switch rather than an interface with two
+// implementations because their SQL is nearly all the same: each query is
+// written once with ? placeholders and rebound to $N on PostgreSQL
+// (dialect.go); what differs is the schema's DDL (schema.sql plus
+// migrate.go versus schema_postgres.sql), how the schema version is kept
+// (PRAGMA user_version versus a schema_version table), rowid versus ctid, and
+// how writers are serialised. Two implementations would have duplicated
+// every query, and every fix to one.
+//
+// Serialisation: SQLite has one writer, so each write transaction sees every
+// earlier one and re-checking a condition inside it (PutManifest's "the
+// repository holds every reference", gc's "nothing references this link")
+// is enough. PostgreSQL has many writers in many processes; there every
+// write transaction runs SERIALIZABLE and is retried on a serialization
+// failure (Store.tx), which gives the same guarantee: a push and a gc
+// sweep never both commit on a stale view of each other. The conformance
+// suite (metadatatest) races them on both backends.
 package metadata

@@ -46,9 +46,9 @@ func (s *Store) RemoveStaleLinks(ctx context.Context, before time.Time) ([]Link,
 	var out []Link
 	for {
 		var batch []Link
-		err := s.tx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `DELETE FROM repo_blobs WHERE rowid IN (
-				SELECT rowid FROM repo_blobs WHERE `+staleLinkCond+` LIMIT ?)
+		err := s.tx(ctx, func(tx *txn) error {
+			rows, err := tx.QueryContext(ctx, `DELETE FROM repo_blobs WHERE `+s.rowID()+` IN (
+				SELECT `+s.rowID()+` FROM repo_blobs WHERE `+staleLinkCond+` LIMIT ?)
 				RETURNING repo, digest, size`, before.UnixNano(), staleLinkBatch)
 			if err != nil {
 				return err
@@ -147,11 +147,18 @@ type ManifestNode struct {
 
 // ReadRepoGraph reads repo's RepoGraph.
 func (s *Store) ReadRepoGraph(ctx context.Context, repo string) (*RepoGraph, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.pg {
+		// One snapshot for all four queries, as SQLite's read transaction
+		// gives.
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	sqlTx, err := s.r.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
+	defer sqlTx.Rollback()
+	tx := &txn{Tx: sqlTx, pg: s.pg}
 	g := &RepoGraph{
 		Manifests: map[digest.Digest]ManifestNode{},
 		Children:  map[digest.Digest][]digest.Digest{},
@@ -206,7 +213,7 @@ var ErrInUse = errors.New("in use")
 // but only if, at the moment of deleting, no tag points at it and no other
 // manifest of repo references it; otherwise it returns ErrInUse.
 func (s *Store) DeleteManifestIfUnused(ctx context.Context, repo string, d digest.Digest) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 WHERE
 			EXISTS (SELECT 1 FROM tags WHERE repo = ?1 AND digest = ?2) OR

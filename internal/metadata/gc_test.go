@@ -3,7 +3,6 @@ package metadata
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -63,57 +62,5 @@ func TestMigrateFromVersion0(t *testing.T) {
 	defer s.Close()
 	if ok, _ := s.BlobReferenced(ctx, old); !ok {
 		t.Fatal("old link not seen after reopen")
-	}
-}
-
-func TestStaleLinksAndConditionalDelete(t *testing.T) {
-	ctx := context.Background()
-	s := open(t)
-	used, unused := digest.FromString("used"), digest.FromString("unused")
-	for _, d := range []digest.Digest{used, unused} {
-		if err := s.LinkBlob(ctx, "r", d, 1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	idx := Manifest{Repo: "r", Digest: digest.FromString("index"), MediaType: "x", Size: 1}
-	child := Manifest{Repo: "r", Digest: digest.FromString("child"), MediaType: "x", Size: 1}
-	if err := s.PutManifest(ctx, child, []digest.Digest{used}, nil, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutManifest(ctx, idx, nil, []digest.Digest{child.Digest}, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.StaleLinks(ctx, time.Now().Add(-time.Hour)); len(got) != 0 {
-		t.Fatalf("links younger than the cutoff reported stale: %v", got)
-	}
-	got, err := s.RemoveStaleLinks(ctx, time.Now().Add(time.Second))
-	if err != nil || len(got) != 1 || got[0].Digest != unused {
-		t.Fatalf("RemoveStaleLinks = %v, %v; want only %s", got, err, unused)
-	}
-	if ok, _ := s.BlobReferenced(ctx, unused); ok {
-		t.Fatal("removed link still referenced")
-	}
-	for _, d := range []digest.Digest{used, child.Digest, idx.Digest} {
-		if ok, _ := s.BlobReferenced(ctx, d); !ok {
-			t.Fatalf("%s not referenced", d)
-		}
-	}
-	if err := s.DeleteManifestIfUnused(ctx, "r", child.Digest); !errors.Is(err, ErrInUse) {
-		t.Fatalf("deleting an index child: %v, want ErrInUse", err)
-	}
-	if err := s.DeleteManifestIfUnused(ctx, "r", idx.Digest); !errors.Is(err, ErrInUse) {
-		t.Fatalf("deleting a tagged manifest: %v, want ErrInUse", err)
-	}
-	if err := s.DeleteTag(ctx, "r", "v1"); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []digest.Digest{idx.Digest, child.Digest} {
-		if err := s.DeleteManifestIfUnused(ctx, "r", d); err != nil {
-			t.Fatalf("delete %s: %v", d, err)
-		}
-	}
-	g, err := s.ReadRepoGraph(ctx, "r")
-	if err != nil || len(g.Manifests) != 0 || len(g.History["v1"]) != 1 {
-		t.Fatalf("graph after deletes = %+v, %v", g, err)
 	}
 }

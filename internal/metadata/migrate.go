@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -12,12 +11,14 @@ import (
 // write transaction that first re-reads PRAGMA user_version, so two processes
 // opening the same database at once (berth serve and berth gc) upgrade it
 // exactly once. A migration never rewrites a table: existing databases
-// upgrade in place.
-var migrations = []func(ctx context.Context, tx *sql.Tx) error{
+// upgrade in place. PostgreSQL databases start at postgresBaseVersion (see
+// postgres.go) and run the migrations after it, so every migration from
+// there on is written for both dialects (tx.pg tells which it runs on).
+var migrations = []func(ctx context.Context, tx *txn) error{
 	// 1: repo_blobs.linked, the time a link was made or last refreshed, so
 	// gc can spare links younger than its grace period; and the indexes gc
 	// needs to ask "is this digest referenced anywhere?".
-	func(ctx context.Context, tx *sql.Tx) error {
+	func(ctx context.Context, tx *txn) error {
 		for _, q := range []string{
 			`ALTER TABLE repo_blobs ADD COLUMN linked INTEGER NOT NULL DEFAULT 0`,
 			// Links that predate the column get the upgrade time, so they
@@ -37,11 +38,12 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	},
 }
 
-// SchemaVersion is the version OpenSQLite upgrades a database to.
+// SchemaVersion is the version OpenSQLite and OpenPostgres upgrade a
+// database to.
 var SchemaVersion = len(migrations)
 
 // migrate brings the database up to SchemaVersion.
-func migrate(ctx context.Context, w *sql.DB) error {
+func migrate(ctx context.Context, w conn) error {
 	for {
 		done, err := migrateOne(ctx, w)
 		if err != nil || done {
@@ -52,11 +54,12 @@ func migrate(ctx context.Context, w *sql.DB) error {
 
 // migrateOne applies the next pending migration, if any, in its own
 // transaction.
-func migrateOne(ctx context.Context, w *sql.DB) (done bool, err error) {
-	tx, err := w.BeginTx(ctx, nil)
+func migrateOne(ctx context.Context, w conn) (done bool, err error) {
+	sqlTx, err := w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
 	}
+	tx := &txn{Tx: sqlTx}
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()

@@ -29,11 +29,15 @@ type MissingError struct{ Digests []digest.Digest }
 
 func (e *MissingError) Error() string { return fmt.Sprintf("unknown references: %v", e.Digests) }
 
-// Store is the metadata store on embedded SQLite. Writes go through one
-// connection (SQLite has one writer; serialising in Go avoids busy retries),
-// reads through a pool that runs alongside them thanks to WAL.
+// Store is the metadata store, on embedded SQLite (OpenSQLite) or on
+// PostgreSQL (OpenPostgres). On SQLite writes go through one connection
+// (SQLite has one writer; serialising in Go avoids busy retries), reads
+// through a pool that runs alongside them thanks to WAL. On PostgreSQL both
+// are one pool and every write transaction is SERIALIZABLE, retried on a
+// serialization failure (see tx).
 type Store struct {
-	w, r *sql.DB
+	w, r conn
+	pg   bool
 }
 
 // Manifest is one stored manifest.
@@ -64,11 +68,12 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	name := dsn("&_txlock=immediate")
 	w := sql.OpenDB(connector{name})
 	w.SetMaxOpenConns(1)
+	wc := conn{DB: w}
 	if _, err := w.ExecContext(ctx, schema); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("metadata: create schema in %s: %w", path, err)
 	}
-	if err := migrate(ctx, w); err != nil {
+	if err := migrate(ctx, wc); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("metadata: upgrade schema in %s: %w", path, err)
 	}
@@ -79,7 +84,7 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	r := sql.OpenDB(connector{rname})
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	return &Store{w: w, r: r}, nil
+	return &Store{w: wc, r: conn{DB: r}}, nil
 }
 
 // connector opens SQLite connections with the driver passed explicitly
@@ -90,21 +95,14 @@ func (c connector) Connect(context.Context) (driver.Conn, error) { return c.Driv
 func (c connector) Driver() driver.Driver                        { return &sqlite.Driver{} }
 
 // Close releases the database.
-func (s *Store) Close() error { return errors.Join(s.r.Close(), s.w.Close()) }
-
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+func (s *Store) Close() error {
+	if s.pg {
+		return s.w.Close()
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-func ensureRepo(ctx context.Context, tx *sql.Tx, repo string) error {
+func ensureRepo(ctx context.Context, tx *txn, repo string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO repositories(name, created) VALUES(?, ?) ON CONFLICT DO NOTHING`, repo, time.Now().UnixNano())
 	return err
 }
@@ -112,7 +110,7 @@ func ensureRepo(ctx context.Context, tx *sql.Tx, repo string) error {
 // LinkBlob records that repo may serve blob d (its bytes are already durable).
 // Linking again refreshes the link time, which gc's grace period counts from.
 func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		if err := ensureRepo(ctx, tx, repo); err != nil {
 			return err
 		}
@@ -134,7 +132,7 @@ func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int
 
 // UnlinkBlob removes repo's link to blob d; ErrNotFound if there was none.
 func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM repo_blobs WHERE repo = ? AND digest = ?`, repo, string(d))
 		if err != nil {
 			return err
@@ -157,7 +155,7 @@ func (s *Store) PutManifest(ctx context.Context, m Manifest, blobs, children []d
 		ann = string(b)
 	}
 	now := time.Now().UnixNano()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		var missing []digest.Digest
 		for _, d := range blobs {
 			var one int
@@ -248,7 +246,7 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (*Manifest, er
 // DeleteManifest removes manifest d and every tag pointing at it (tag history
 // is kept).
 func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repo = ? AND digest = ?`, repo, string(d))
 		if err != nil {
 			return err
@@ -266,7 +264,7 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 
 // DeleteTag removes a tag (the manifest stays).
 func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE repo = ? AND tag = ?`, repo, tag)
 		if err != nil {
 			return err
@@ -301,9 +299,12 @@ func (s *Store) ListRepositories(ctx context.Context, last string, n int) ([]str
 }
 
 func (s *Store) list(ctx context.Context, q string, args []any, n int) ([]string, bool, error) {
-	limit := n + 1
+	var limit any = n + 1
 	if n < 0 {
-		limit = -1
+		limit = -1 // SQLite: no limit
+		if s.pg {
+			limit = nil // PostgreSQL: LIMIT NULL is no limit
+		}
 	}
 	rows, err := s.r.QueryContext(ctx, q, append(args, limit)...)
 	if err != nil {
@@ -365,7 +366,7 @@ func (s *Store) TagHistory(ctx context.Context, repo, tag string) ([]digest.Dige
 
 // CreateUpload records a new upload session for repo.
 func (s *Store) CreateUpload(ctx context.Context, id, repo string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO uploads(id, repo, created) VALUES(?, ?, ?)`, id, repo, time.Now().UnixNano())
 		return err
 	})
@@ -383,7 +384,7 @@ func (s *Store) UploadRepo(ctx context.Context, id string) (string, error) {
 
 // DeleteUpload forgets an upload session.
 func (s *Store) DeleteUpload(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, id)
 		return err
 	})

@@ -1,116 +1,98 @@
-package metadata
+package metadata_test
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/metadata/metadatatest"
+	"github.com/berth-registry/berth/internal/testpeer"
 	"github.com/opencontainers/go-digest"
 )
 
-func open(t *testing.T) *Store {
-	t.Helper()
-	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func TestManifestLifecycle(t *testing.T) {
-	ctx := context.Background()
-	s := open(t)
-	blob := digest.FromString("layer")
-	man := Manifest{Repo: "a/b", Digest: digest.FromString("m1"), MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 10}
-
-	var missing *MissingError
-	if err := s.PutManifest(ctx, man, []digest.Digest{blob}, nil, "v1"); !errors.As(err, &missing) || len(missing.Digests) != 1 || missing.Digests[0] != blob {
-		t.Fatalf("want MissingError for %s, got %v", blob, err)
-	}
-	if ok, _ := s.RepoExists(ctx, "a/b"); ok {
-		t.Fatal("a refused manifest created the repository")
-	}
-	if err := s.LinkBlob(ctx, "a/b", blob, 5); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutManifest(ctx, man, []digest.Digest{blob}, nil, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.ResolveTag(ctx, "a/b", "v1")
-	if err != nil || got.Digest != man.Digest || got.Size != 10 {
-		t.Fatalf("ResolveTag = %+v, %v", got, err)
-	}
-	man2 := man
-	man2.Digest = digest.FromString("m2")
-	if err := s.PutManifest(ctx, man2, []digest.Digest{blob}, nil, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	hist, _ := s.TagHistory(ctx, "a/b", "v1")
-	if diff := cmp.Diff([]digest.Digest{man.Digest, man2.Digest}, hist); diff != "" {
-		t.Fatalf("tag history (-want +got):\n%s", diff)
-	}
-	if err := s.DeleteManifest(ctx, "a/b", man2.Digest); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ResolveTag(ctx, "a/b", "v1"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("tag survives its manifest's deletion: %v", err)
-	}
-	if _, err := s.GetManifest(ctx, "a/b", man.Digest); err != nil {
-		t.Fatalf("older manifest lost: %v", err)
-	}
-	if err := s.DeleteManifest(ctx, "a/b", man2.Digest); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("second delete: %v", err)
-	}
-}
-
-func TestListPagination(t *testing.T) {
-	ctx := context.Background()
-	s := open(t)
-	b := digest.FromString("x")
-	for _, r := range []string{"r/c", "r/a", "r/b"} {
-		if err := s.LinkBlob(ctx, r, b, 1); err != nil {
+func TestSQLite(t *testing.T) {
+	metadatatest.Run(t, func(t *testing.T) *metadata.Store {
+		s, err := metadata.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "m.db"))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	got, more, err := s.ListRepositories(ctx, "", 2)
-	if err != nil || !more || !cmp.Equal(got, []string{"r/a", "r/b"}) {
-		t.Fatalf("page 1 = %v %v %v", got, more, err)
-	}
-	got, more, _ = s.ListRepositories(ctx, "r/b", 2)
-	if more || !cmp.Equal(got, []string{"r/c"}) {
-		t.Fatalf("page 2 = %v %v", got, more)
-	}
-	got, _, _ = s.ListRepositories(ctx, "", 0)
-	if len(got) != 0 {
-		t.Fatalf("n=0 returned %v", got)
-	}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
 
-func TestConcurrentTagWrites(t *testing.T) {
+func TestPostgres(t *testing.T) {
+	pg := testpeer.StartPostgres(t)
+	metadatatest.Run(t, func(t *testing.T) *metadata.Store {
+		s, err := metadata.OpenPostgres(context.Background(), pg.NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestPostgresSharedDatabase is the scale-out shape: several stores (as in
+// several berth processes) open one database at once, so the schema is set
+// up exactly once, and pushes on one race gc on another without a manifest
+// ever committing with a dangling reference.
+func TestPostgresSharedDatabase(t *testing.T) {
 	ctx := context.Background()
-	s := open(t)
+	dsn := testpeer.StartPostgres(t).DSN
+	stores := make([]*metadata.Store, 4)
+	errs := make([]error, len(stores))
 	var wg sync.WaitGroup
-	for i := 0; i < 32; i++ {
+	for i := range stores {
 		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			m := Manifest{Repo: "c", Digest: digest.FromString(string(rune('a' + i))), MediaType: "x", Size: 1}
-			if err := s.PutManifest(ctx, m, nil, nil, "latest"); err != nil {
-				t.Error(err)
-			}
-		}(i)
+		go func() { defer wg.Done(); stores[i], errs[i] = metadata.OpenPostgres(ctx, dsn) }()
 	}
 	wg.Wait()
-	hist, _ := s.TagHistory(ctx, "c", "latest")
-	if len(hist) != 32 {
-		t.Fatalf("history has %d entries, want 32", len(hist))
+	for i, s := range stores {
+		if errs[i] != nil {
+			t.Fatalf("open %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() { s.Close() })
 	}
-	cur, err := s.ResolveTag(ctx, "c", "latest")
-	if err != nil || cur.Digest != hist[len(hist)-1] {
-		t.Fatalf("tag %v does not equal the last history entry %v (%v)", cur, hist[len(hist)-1], err)
+	pusher, collector := stores[1], stores[3]
+	accepted := 0
+	for i := 0; i < 30; i++ {
+		blob := digest.FromString(fmt.Sprint("layer", i))
+		if err := stores[0].LinkBlob(ctx, "shared", blob, 1); err != nil {
+			t.Fatal(err)
+		}
+		m := metadata.Manifest{Repo: "shared", Digest: digest.FromString(fmt.Sprint("m", i)), MediaType: "x", Size: 1}
+		var pushErr, gcErr error
+		wg.Add(2)
+		go func() { defer wg.Done(); pushErr = pusher.PutManifest(ctx, m, []digest.Digest{blob}, nil, "latest") }()
+		go func() {
+			defer wg.Done()
+			// Staggered so either side may win: both outcomes are legal.
+			time.Sleep(time.Duration(i%6) * 500 * time.Microsecond)
+			_, gcErr = collector.RemoveStaleLinks(ctx, time.Now().Add(time.Hour))
+		}()
+		wg.Wait()
+		if gcErr != nil {
+			t.Fatal(gcErr)
+		}
+		var missing *metadata.MissingError
+		switch {
+		case pushErr == nil:
+			accepted++
+			if _, err := stores[2].BlobSize(ctx, "shared", blob); err != nil {
+				t.Fatalf("round %d: manifest accepted, blob link gone: %v", i, err)
+			}
+			if got, err := stores[2].ResolveTag(ctx, "shared", "latest"); err != nil || got.Digest != m.Digest {
+				t.Fatalf("round %d: another store resolves latest to %v (%v), want %s", i, got, err, m.Digest)
+			}
+		case !errors.As(pushErr, &missing):
+			t.Fatalf("round %d: PutManifest: %v", i, pushErr)
+		}
 	}
+	t.Logf("%d of 30 racing pushes won against gc", accepted)
 }

@@ -113,8 +113,15 @@ func (s *Stores) Close() error {
 
 // OpenStores opens the stores named by cfg exactly as berth serve does, so
 // other commands (gc, prune) can work on the same data, even while serve runs.
+// Metadata goes to PostgreSQL when a DSN is configured (the environment
+// variable config.MetadataDSNEnv wins over cfg.MetadataDatabase), else to
+// SQLite next to the blobs or in cfg.MetadataDirectory.
 func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 	st := &Stores{}
+	dsn := os.Getenv(config.MetadataDSNEnv)
+	if dsn == "" {
+		dsn = cfg.MetadataDatabase
+	}
 	dbPath := ":memory:"
 	var err error
 	switch {
@@ -133,15 +140,22 @@ func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 		}
 		st.Blobs = b
 		st.closers = append(st.closers, closer)
-		if err := os.MkdirAll(cfg.MetadataDirectory, 0o755); err != nil {
-			st.Close()
-			return nil, err
+		if dsn == "" {
+			if err := os.MkdirAll(cfg.MetadataDirectory, 0o755); err != nil {
+				st.Close()
+				return nil, err
+			}
 		}
 		dbPath = filepath.Join(cfg.MetadataDirectory, "metadata.db")
 	default:
 		return nil, errors.New("server: no storage configured")
 	}
-	if st.Meta, err = metadata.OpenSQLite(ctx, dbPath); err != nil {
+	if dsn != "" {
+		st.Meta, err = metadata.OpenPostgres(ctx, dsn)
+	} else {
+		st.Meta, err = metadata.OpenSQLite(ctx, dbPath)
+	}
+	if err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -35,13 +35,18 @@ type Options struct {
 	Log io.Writer
 	// Auth turns on access control (nil: anonymous and open).
 	Auth *config.Auth
+	// MetadataDSN puts the metadata in this PostgreSQL database instead of
+	// SQLite; replicas given the same DSN (and object store) share state.
+	MetadataDSN string
+	// HTTPSecret signs upload session ids; replicas must share it.
+	HTTPSecret string
 }
 
 // Start runs berth serve until the test ends and returns its host:port
 // (plain HTTP).
 func Start(t testing.TB, opts Options) string {
 	t.Helper()
-	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s", Auth: opts.Auth}
+	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s", Auth: opts.Auth, MetadataDatabase: opts.MetadataDSN, HTTPSecret: opts.HTTPSecret}
 	switch {
 	case opts.Memory:
 		cfg.Storage.EmptyDir = &struct{}{}
