@@ -15,7 +15,7 @@ type asyncHasher struct {
 	done chan struct{}
 }
 
-var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
 
 func newAsyncHasher(h hash.Hash) *asyncHasher {
 	a := &asyncHasher{h: h, ch: make(chan *[]byte, 4), done: make(chan struct{})}

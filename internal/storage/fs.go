@@ -138,9 +138,13 @@ func (b *fsBackend) StartUpload(_ context.Context, id string) error {
 	return f.Close()
 }
 
-// copyBufs holds the large buffers pushes stream through: bigger writes mean
+// copyBufs holds the buffers pushes stream through: bigger writes mean
 // fewer syscalls than io.Copy's 32 KiB default.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// copyBufSize is big enough that syscalls are a small part of a push, and
+// small enough that many concurrent pushes stay cheap in memory.
+const copyBufSize = 256 << 10
 
 // writebackEvery is how many bytes an append writes before it starts their
 // writeback to disk.
