@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests drive: registry clients, the
-# CNCF Distribution reference registry, skopeo and podman, and the object
-# stores (MinIO, fake-gcs-server, Azurite), and a PostgreSQL server. Idempotent: a peer already at its
-# pinned version is left alone. Fails loudly when one cannot be had, because a
-# test that silently skips its peer proves nothing.
+# CNCF Distribution reference registry, skopeo and podman, the object stores
+# (MinIO, fake-gcs-server, Azurite) and a PostgreSQL server. Idempotent: a
+# peer already at its pinned version is left alone. Fails loudly when one
+# cannot be had, because a test that silently skips its peer proves nothing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin="${BERTH_PEERS_BIN:-$here/.peers/bin}"
