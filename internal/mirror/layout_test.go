@@ -25,18 +25,7 @@ func TestLayoutRoundTrip(t *testing.T) {
 	sign(t, &multi)
 	c := newClient(t)
 	dir := t.TempDir()
-	l, err := mirror.OpenLayout(dir, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jobs []mirror.Job
-	for _, ref := range []string{single.ref, multi.ref} {
-		j, err := c.DirJob(ref, l, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		jobs = append(jobs, j)
-	}
+	jobs := layoutJobs(t, c, dir, single.ref, multi.ref)
 	s := mirror.NewCopier(mirror.Options{}).Run(context.Background(), jobs)
 	if err := s.Err(); err != nil {
 		t.Fatal(err)

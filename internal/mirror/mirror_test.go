@@ -309,3 +309,22 @@ func TestFailureIsPerImage(t *testing.T) {
 		t.Errorf("the good image was not copied")
 	}
 }
+
+// layoutJobs opens (creating) an OCI layout in dir and returns the jobs that
+// copy refs into it.
+func layoutJobs(t *testing.T, c *mirror.Client, dir string, refs ...string) []mirror.Job {
+	t.Helper()
+	l, err := mirror.OpenLayout(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []mirror.Job
+	for _, ref := range refs {
+		j, err := c.DirJob(ref, l, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs
+}

@@ -66,18 +66,7 @@ func TestLayoutPeers(t *testing.T) {
 	multi := pushIndex(t, src+"/team/multi:v2", 73)
 	c := newClient(t)
 	dir := t.TempDir()
-	l, err := mirror.OpenLayout(dir, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jobs []mirror.Job
-	for _, ref := range []string{single.ref, multi.ref} {
-		j, err := c.DirJob(ref, l, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		jobs = append(jobs, j)
-	}
+	jobs := layoutJobs(t, c, dir, single.ref, multi.ref)
 	if err := mirror.NewCopier(mirror.Options{}).Run(context.Background(), jobs).Err(); err != nil {
 		t.Fatal(err)
 	}
