@@ -628,7 +628,13 @@ func (c *Copier) putBlob(ctx context.Context, j Job, d v1.Descriptor, res *Resul
 		if !trusted {
 			vr.h = sha256.New()
 		}
-		return j.Target.PutBlob(ctx, j.DstRepo, d, vr)
+		err = j.Target.PutBlob(ctx, j.DstRepo, d, vr)
+		if err != nil && vr.mismatch != nil {
+			// Our own check and the destination's may both refuse the
+			// bytes, in either order; ours names the source's fault.
+			return vr.mismatch
+		}
+		return err
 	})
 	c.observe(Event{Kind: BlobDone, Image: res.Source, Digest: d.Digest, Size: d.Size})
 	res.add(func(r *Result) { r.Bytes += moved })
@@ -711,6 +717,9 @@ type verifyingReader struct {
 	h      hash.Hash
 	n      int64
 	onRead func(int)
+	// mismatch is the error Read returned at EOF when the bytes did not
+	// match d, kept so a failure elsewhere can be traced back to it.
+	mismatch error
 }
 
 var _ digestChecker = (*verifyingReader)(nil)
@@ -734,13 +743,15 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		if v.d.Size > 0 && v.n != v.d.Size {
-			return n, fmt.Errorf("blob %s: got %d bytes, want %d: %w", v.d.Digest, v.n, v.d.Size, ErrDigestMismatch)
+			v.mismatch = fmt.Errorf("blob %s: got %d bytes, want %d: %w", v.d.Digest, v.n, v.d.Size, ErrDigestMismatch)
+			return n, v.mismatch
 		}
 		if v.h == nil {
 			return n, err
 		}
 		if got := hex.EncodeToString(v.h.Sum(nil)); v.d.Digest.Algorithm == "sha256" && got != v.d.Digest.Hex {
-			return n, fmt.Errorf("blob %s: content hashes to sha256:%s: %w", v.d.Digest, got, ErrDigestMismatch)
+			v.mismatch = fmt.Errorf("blob %s: content hashes to sha256:%s: %w", v.d.Digest, got, ErrDigestMismatch)
+			return n, v.mismatch
 		}
 	}
 	return n, err
