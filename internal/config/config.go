@@ -63,6 +63,9 @@ type Config struct {
 	// Auth turns on access control: htpasswd users, role bindings per
 	// namespace, bearer and robot tokens (off when absent).
 	Auth *Auth `yaml:"auth"`
+	// PullThrough makes serve a caching mirror of upstream registries
+	// (off when absent).
+	PullThrough *PullThrough `yaml:"pullThrough"`
 
 	// Fields of the operator's spec that have no meaning for berth serve
 	// are accepted so an existing object loads unchanged.
@@ -280,6 +283,7 @@ func (c *Config) Defaults() {
 		c.Prune.KeepYoungerThan = "60m"
 	}
 	c.Auth.defaults()
+	c.PullThrough.defaults()
 }
 
 // Validate returns every problem at once.
@@ -344,6 +348,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Auth.validate()...)
+	errs = append(errs, c.PullThrough.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -447,6 +452,8 @@ func cleanYAMLError(err error) error {
 	msg = strings.ReplaceAll(msg, " in type config.S3", " in storage.s3")
 	msg = strings.ReplaceAll(msg, " in type config.Azure", " in storage.azure")
 	msg = strings.ReplaceAll(msg, " in type config.Auth", " in auth")
+	msg = strings.ReplaceAll(msg, " in type config.PullThrough", " in pullThrough")
+	msg = strings.ReplaceAll(msg, " in type config.Upstream", " in pullThrough.upstreams")
 	msg = strings.ReplaceAll(msg, " in type config.RoleBinding", " in auth.roleBindings")
 	msg = strings.ReplaceAll(msg, " in type config.AnonymousAccess", " in auth.anonymous")
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
