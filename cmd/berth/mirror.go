@@ -158,19 +158,12 @@ destination repository. A tag copied to a different tag gets no tag mirror
 			if err != nil {
 				return err
 			}
-			var pairs []mirror.Mapping
+			req := mirror.ImageRequest{File: mappingFile}
 			if mappingFile != "" {
-				fh, err := os.Open(mappingFile)
-				if err != nil {
-					return err
-				}
-				pairs, err = mirror.ParseMappings(mappingFile, fh)
-				fh.Close()
-				if err != nil {
+				if req.Mappings, err = mirror.ReadMappingFile(mappingFile); err != nil {
 					return err
 				}
 			}
-			var jobs []mirror.Job
 			switch {
 			case fromDir != "":
 				if len(args) != 1 || mappingFile != "" {
@@ -181,44 +174,25 @@ destination repository. A tag copied to a different tag gets no tag mirror
 					return err
 				}
 				defer cleanup()
-				if jobs, err = env.client.LayoutJobs(l, args[0]); err != nil {
-					return err
-				}
+				req.FromDir, req.DstPrefix = l, args[0]
 			case toDir != "":
-				l, err := mirror.OpenLayout(toDir, true)
-				if err != nil {
+				if req.ToDir, err = mirror.OpenLayout(toDir, true); err != nil {
 					return err
 				}
-				if err := f.applySince(l); err != nil {
+				if err := f.applySince(req.ToDir); err != nil {
 					return err
 				}
 				for _, a := range args {
-					pairs = append(pairs, mirror.Mapping{Src: a})
+					req.Mappings = append(req.Mappings, mirror.Mapping{Src: a})
 				}
-				if len(pairs) == 0 {
-					return errors.New("name the images to write: --to-dir DIR SRC... or -f FILE")
-				}
-				for _, p := range pairs {
-					j, err := env.client.DirJob(p.Src, l, strings.TrimPrefix(p.Dst, "file://"))
-					if err != nil {
-						return lineErr(mappingFile, p, err)
-					}
-					jobs = append(jobs, j)
-				}
-			default:
-				switch {
-				case len(args) == 2 && mappingFile == "":
-					pairs = append(pairs, mirror.Mapping{Src: args[0], Dst: args[1]})
-				case len(args) != 0 || mappingFile == "":
-					return errors.New("want SRC DST, or -f FILE (or --to-dir / --from-dir)")
-				}
-				for _, p := range pairs {
-					j, err := env.client.ImageJob(p.Src, p.Dst)
-					if err != nil {
-						return lineErr(mappingFile, p, err)
-					}
-					jobs = append(jobs, j)
-				}
+			case len(args) == 2 && mappingFile == "":
+				req.Mappings = []mirror.Mapping{{Src: args[0], Dst: args[1]}}
+			case len(args) != 0 || mappingFile == "":
+				return errors.New("want SRC DST, or -f FILE (or --to-dir / --from-dir)")
+			}
+			jobs, err := env.client.PlanImageMirror(req)
+			if err != nil {
+				return err
 			}
 			runErr := env.run(ctx, cmd, jobs)
 			var ee *exitError
@@ -230,7 +204,7 @@ destination repository. A tag copied to a different tag gets no tag mirror
 				for _, n := range notes {
 					env.log.Warn(n)
 				}
-				written, err := writeAllMirrorSets(manifestsDir, objName, digest, tag, false)
+				written, err := mirror.WriteMirrorSets(manifestsDir, objName, digest, tag, false)
 				if err != nil {
 					return err
 				}
@@ -250,13 +224,6 @@ destination repository. A tag copied to a different tag gets no tag mirror
 	cmd.Flags().StringVar(&manifestsDir, "manifests-dir", "", "when pushing to a registry: write the mirror configuration here, valid input for berth policy render: idms.yaml + icsp.yaml for sources named by digest, itms.yaml (ImageTagMirrorSet) for sources named by tag whose destination keeps the tag")
 	cmd.Flags().StringVar(&objName, "name", "berth-mirror", "metadata.name prefix of the objects --manifests-dir writes")
 	return cmd
-}
-
-func lineErr(file string, p mirror.Mapping, err error) error {
-	if file != "" {
-		return fmt.Errorf("%s:%d: %w", file, p.Line, err)
-	}
-	return err
 }
 
 func newMirrorReleaseCmd(f *mirrorFlags) *cobra.Command {
@@ -350,7 +317,7 @@ destination and copies nothing.`,
 			if objName == "" {
 				objName = "release-" + plan.Version
 			}
-			if err := writeMirrorSets(manifestsDir, objName, plan.Mirrors); err != nil {
+			if _, err := mirror.WriteMirrorSets(manifestsDir, objName, plan.Mirrors, nil, true); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "\nRelease %s (%s) mirrored to %s.\n", plan.Version, plan.Arch, to)
@@ -509,15 +476,11 @@ func (f *mirrorFlags) applySince(l *mirror.Layout) error {
 	if f.since == "" {
 		return nil
 	}
-	raw, err := os.ReadFile(f.since)
+	st, err := mirror.ReadStateFile(f.since)
 	if err != nil {
-		return fmt.Errorf("--since: %w", err)
+		return err
 	}
-	var st mirror.State
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return fmt.Errorf("--since %s: not a state file from berth mirror state: %w", f.since, err)
-	}
-	l.AssumePresent(&st)
+	l.AssumePresent(st)
 	return nil
 }
 
@@ -572,22 +535,15 @@ and --certs-dir apply to the queried registries.`,
 			}
 			refs := append([]string(nil), registries...)
 			if mappingFile != "" {
-				fh, err := os.Open(mappingFile)
+				ms, err := mirror.ReadMappingFile(mappingFile)
 				if err != nil {
 					return fmt.Errorf("-f: %w", err)
 				}
-				ms, err := mirror.ParseMappings(mappingFile, fh)
-				fh.Close()
+				repos, err := mirror.MappingRepositories(mappingFile, ms)
 				if err != nil {
 					return err
 				}
-				for _, m := range ms {
-					repo, _, err := mirror.ParseRef(m.Dst, false)
-					if err != nil {
-						return fmt.Errorf("%s:%d: destination: %w", mappingFile, m.Line, err)
-					}
-					refs = append(refs, repo.String())
-				}
+				refs = append(refs, repos...)
 			}
 			if len(refs) > 0 {
 				env, err := f.setup(cmd)
@@ -627,53 +583,6 @@ func sortedUnique(ss []string) []string {
 	return out
 }
 
-func writeMirrorSets(dir, name string, ms []mirror.MirrorSource) error {
-	_, err := writeAllMirrorSets(dir, name, ms, nil, true)
-	return err
-}
-
-// writeAllMirrorSets writes idms.yaml and icsp.yaml for digest sources
-// (also when there are none, if always is set) and itms.yaml for tag
-// sources, returning the paths written.
-func writeAllMirrorSets(dir, name string, digest, tag []mirror.MirrorSource, always bool) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--manifests-dir: %w", err)
-	}
-	type render func(string, []mirror.MirrorSource) ([]byte, error)
-	var files []struct {
-		name string
-		ms   []mirror.MirrorSource
-		r    render
-	}
-	add := func(n string, ms []mirror.MirrorSource, r render) {
-		files = append(files, struct {
-			name string
-			ms   []mirror.MirrorSource
-			r    render
-		}{n, ms, r})
-	}
-	if always || len(digest) > 0 {
-		add("idms.yaml", digest, mirror.ImageDigestMirrorSets)
-		add("icsp.yaml", digest, mirror.ImageContentSourcePolicies)
-	}
-	if len(tag) > 0 {
-		add("itms.yaml", tag, mirror.ImageTagMirrorSets)
-	}
-	var written []string
-	for _, f := range files {
-		raw, err := f.r(name, f.ms)
-		if err != nil {
-			return written, err
-		}
-		p := filepath.Join(dir, f.name)
-		if err := os.WriteFile(p, raw, 0o644); err != nil {
-			return written, err
-		}
-		written = append(written, p)
-	}
-	return written, nil
-}
-
 // mirrorEnv is what one mirror command run needs, built from the flags.
 type mirrorEnv struct {
 	f      *mirrorFlags
@@ -704,12 +613,12 @@ func (f *mirrorFlags) setup(cmd *cobra.Command) (*mirrorEnv, error) {
 	if err := kc.Err(); err != nil {
 		return nil, err
 	}
-	insecure := insecureHosts{src: f.srcInsecure, dst: f.destInsecure}
 	client, err := mirror.NewClient(mirror.ClientOptions{
-		Keychain: kc,
-		Insecure: insecure.hosts(cmd),
-		CAFiles:  f.caFiles,
-		CertsDir: f.certsDir,
+		Keychain:             kc,
+		InsecureSources:      f.srcInsecure,
+		InsecureDestinations: f.destInsecure,
+		CAFiles:              f.caFiles,
+		CertsDir:             f.certsDir,
 	})
 	if err != nil {
 		return nil, err
@@ -728,56 +637,6 @@ func (f *mirrorFlags) setup(cmd *cobra.Command) (*mirrorEnv, error) {
 			Log:         log,
 		},
 	}, nil
-}
-
-// insecureHosts turns --src-insecure/--dest-insecure into the hosts named
-// on the command line (positional references and --from/--to).
-type insecureHosts struct{ src, dst bool }
-
-func (h insecureHosts) hosts(cmd *cobra.Command) map[string]bool {
-	out := map[string]bool{}
-	if !h.src && !h.dst {
-		return out
-	}
-	mark := func(ref string) {
-		host, _, _ := strings.Cut(strings.TrimPrefix(ref, "docker://"), "/")
-		if host != "" {
-			out[host] = true
-		}
-	}
-	args := cmd.Flags().Args()
-	for i, a := range args {
-		isDst := i == len(args)-1 && len(args) > 1
-		if (isDst && h.dst) || (!isDst && h.src) || cmd.Flags().Changed("from-dir") && h.dst {
-			mark(a)
-		}
-	}
-	if regs, err := cmd.Flags().GetStringSlice("registry"); err == nil && (h.src || h.dst) {
-		for _, r := range regs {
-			mark(r)
-		}
-	}
-	if fl := cmd.Flags().Lookup("from"); fl != nil && h.src {
-		mark(fl.Value.String())
-	}
-	if fl := cmd.Flags().Lookup("to"); fl != nil && h.dst {
-		mark(fl.Value.String())
-	}
-	if fl := cmd.Flags().Lookup("filename"); fl != nil && fl.Value.String() != "" {
-		if fh, err := os.Open(fl.Value.String()); err == nil {
-			ms, _ := mirror.ParseMappings(fl.Value.String(), fh)
-			fh.Close()
-			for _, m := range ms {
-				if h.src {
-					mark(m.Src)
-				}
-				if h.dst {
-					mark(m.Dst)
-				}
-			}
-		}
-	}
-	return out
 }
 
 // run copies jobs with progress, prints the summary and writes the report.

@@ -8,10 +8,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 
+	credclient "github.com/docker/docker-credential-helpers/client"
+	"github.com/docker/docker-credential-helpers/credentials"
 	"github.com/google/go-containerregistry/pkg/authn"
 )
 
@@ -56,8 +59,11 @@ type authEntry struct {
 // FileKeychain resolves credentials from auths-style JSON files (a pull
 // secret, podman's auth.json, docker's config.json). For each registry the
 // first file with a matching entry wins; within a file the longest matching
-// key wins, so a "host/namespace" entry beats a "host" entry. It logs which
-// file supplied credentials for which host, never the secret.
+// key wins, so a "host/namespace" entry beats a "host" entry. When no file
+// holds an entry, the docker credential helpers the files name are asked:
+// credHelpers for that host, else credsStore (docker-credential-NAME on
+// PATH, the protocol docker and podman use). It logs which file or helper
+// supplied credentials for which host, never the secret.
 type FileKeychain struct {
 	files []string
 	log   *slog.Logger
@@ -66,11 +72,22 @@ type FileKeychain struct {
 	loadErr error
 	auths   []fileAuths
 	logged  sync.Map
+	helped  sync.Map // host -> authn.Authenticator from a credential helper
 }
 
 type fileAuths struct {
 	path  string
 	auths map[string]authEntry
+	// helpers (credHelpers) names a credential helper per registry host;
+	// store (credsStore) is the helper for every other host.
+	helpers map[string]string
+	store   string
+}
+
+// has says whether the entry carries credentials: docker writes empty
+// entries for hosts whose secret lives in its credsStore.
+func (e authEntry) has() bool {
+	return e.Auth != "" || e.Username != "" || e.Password != "" || e.IdentityToken != ""
 }
 
 var _ authn.Keychain = (*FileKeychain)(nil)
@@ -102,7 +119,9 @@ func (k *FileKeychain) load(explicit bool) error {
 			continue
 		}
 		var doc struct {
-			Auths map[string]authEntry `json:"auths"`
+			Auths       map[string]authEntry `json:"auths"`
+			CredHelpers map[string]string    `json:"credHelpers"`
+			CredsStore  string               `json:"credsStore"`
 		}
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			if i == 0 && explicit {
@@ -113,9 +132,15 @@ func (k *FileKeychain) load(explicit bool) error {
 		}
 		norm := map[string]authEntry{}
 		for key, e := range doc.Auths {
-			norm[normalizeAuthKey(key)] = e
+			if e.has() {
+				norm[normalizeAuthKey(key)] = e
+			}
 		}
-		k.auths = append(k.auths, fileAuths{path: p, auths: norm})
+		helpers := map[string]string{}
+		for key, h := range doc.CredHelpers {
+			helpers[normalizeAuthKey(key)] = h
+		}
+		k.auths = append(k.auths, fileAuths{path: p, auths: norm, helpers: helpers, store: doc.CredsStore})
 	}
 	return nil
 }
@@ -166,5 +191,60 @@ func (k *FileKeychain) Resolve(target authn.Resource) (authn.Authenticator, erro
 		}
 		return authn.FromConfig(cfg), nil
 	}
-	return authn.Anonymous, nil
+	return k.fromHelper(host)
+}
+
+// fromHelper asks the credential helper that serves host, after every
+// file's auths: a credHelpers entry for the host in any file, else the
+// first file's credsStore. Answers are cached for the run.
+func (k *FileKeychain) fromHelper(host string) (authn.Authenticator, error) {
+	helper, file := "", ""
+	for _, f := range k.auths {
+		if h := f.helpers[host]; h != "" {
+			helper, file = h, f.path
+			break
+		}
+	}
+	if helper == "" {
+		for _, f := range k.auths {
+			if f.store != "" {
+				helper, file = f.store, f.path
+				break
+			}
+		}
+	}
+	if helper == "" {
+		return authn.Anonymous, nil
+	}
+	if v, ok := k.helped.Load(host); ok {
+		return v.(authn.Authenticator), nil
+	}
+	prog := "docker-credential-" + helper
+	if _, err := exec.LookPath(prog); err != nil {
+		// As podman does: a helper named but not installed leaves the
+		// registry anonymous rather than failing every pull.
+		k.log.Warn("credential helper not found; going anonymous", "registry", host, "helper", prog, "file", file)
+		k.helped.Store(host, authn.Anonymous)
+		return authn.Anonymous, nil
+	}
+	server := host
+	if host == "docker.io" {
+		server = "https://index.docker.io/v1/"
+	}
+	creds, err := credclient.Get(credclient.NewShellProgramFunc(prog), server)
+	var a authn.Authenticator = authn.Anonymous
+	switch {
+	case credentials.IsErrCredentialsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("credential helper %s (from %s) for %s: %w", prog, file, host, err)
+	case creds.Username == "<token>":
+		a = authn.FromConfig(authn.AuthConfig{IdentityToken: creds.Secret})
+	default:
+		a = authn.FromConfig(authn.AuthConfig{Username: creds.Username, Password: creds.Secret})
+	}
+	if a != authn.Anonymous {
+		k.log.Info("using credentials", "registry", host, "helper", prog, "file", file)
+	}
+	k.helped.Store(host, a)
+	return a, nil
 }

@@ -2,6 +2,14 @@
 // between registries and OCI image layout directories: it is the one package
 // in Berth that speaks to other registries as a client.
 //
+// Planning — what to copy where, for each command's shapes (plan.go,
+// release_run.go, state.go), which hosts are reached insecurely by their
+// role in the plan (source or destination), mirror-set files — lives here,
+// so `cmd/berth` is flags, help and progress. The engine sees Sources and
+// Targets only through their interfaces; extra capabilities (mounting,
+// zero-copy file pushes, being a registry a cluster can pull from) are
+// optional interfaces in endpoint.go.
+//
 // It owns the copy engine (digest-preserving, deduplicated, bounded
 // parallelism, retries), the on-disk transfer format (a standard OCI image
 // layout plus a small JSON index, see layout.go; size-limited tar archives

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -113,6 +114,26 @@ type Target interface {
 // same registry without transferring it.
 type Mounter interface {
 	MountBlob(ctx context.Context, repo, fromRepo string, d v1.Descriptor) (bool, error)
+}
+
+// RegistryTarget is a Target a cluster can pull from, so mirror sets can
+// name it (a layout is not).
+type RegistryTarget interface {
+	Target
+	// Host is the registry's host[:port].
+	Host() string
+}
+
+// BlobFiler is a Source whose blobs are local files.
+type BlobFiler interface {
+	OpenBlobFile(ctx context.Context, repo string, d v1.Descriptor) (*os.File, error)
+}
+
+// FilePutter is a Target that sends a blob straight from its file (the
+// kernel's zero-copy path), with no reader in between: the engine uses it
+// for blobs whose bytes need no hashing on the way.
+type FilePutter interface {
+	PutBlobFile(ctx context.Context, repo string, d v1.Descriptor, f *os.File) error
 }
 
 // Closer is a Target with state to flush at the end of a run.

@@ -10,7 +10,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -598,26 +597,32 @@ func (c *Copier) putBlob(ctx context.Context, j Job, d v1.Descriptor, res *Resul
 	var moved int64
 	vs, ok := j.Source.(verifiedSource)
 	trusted := ok && vs.verified(d)
+	files, srcFiles := j.Source.(BlobFiler)
+	fp, dstFiles := j.Target.(FilePutter)
+	// Verified bytes go from the file to the socket as they are
+	// (sendfile), not through a buffer; progress comes when the blob is
+	// done, which at this size is soon.
+	direct := trusted && srcFiles && dstFiles && d.Size > 0 && d.Size <= directMax
 	err = retry(ctx, c.opts.Retry, func() error {
+		if direct {
+			f, err := files.OpenBlobFile(ctx, j.SrcRepo, d)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := fp.PutBlobFile(ctx, j.DstRepo, d, f); err != nil {
+				return err
+			}
+			moved += d.Size
+			c.bytes.Add(d.Size)
+			c.observe(Event{Kind: BlobProgress, Image: res.Source, Digest: d.Digest, Size: d.Size, N: d.Size})
+			return nil
+		}
 		rc, err := j.Source.OpenBlob(ctx, j.SrcRepo, d)
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		if f, ok := rc.(*os.File); ok && trusted && d.Size > 0 && d.Size <= directMax {
-			if _, ok := j.Target.(*Registry); ok {
-				// Verified bytes go from the file to the socket as they
-				// are (sendfile), not through a buffer; progress comes
-				// when the blob is done, which at this size is soon.
-				if err := j.Target.PutBlob(ctx, j.DstRepo, d, f); err != nil {
-					return err
-				}
-				moved += d.Size
-				c.bytes.Add(d.Size)
-				c.observe(Event{Kind: BlobProgress, Image: res.Source, Digest: d.Digest, Size: d.Size, N: d.Size})
-				return nil
-			}
-		}
 		vr := &verifyingReader{r: rc, d: d, onRead: func(n int) {
 			moved += int64(n)
 			c.bytes.Add(int64(n))

@@ -85,9 +85,10 @@ type Layout struct {
 }
 
 var (
-	_ Source = (*Layout)(nil)
-	_ Target = (*Layout)(nil)
-	_ Closer = (*Layout)(nil)
+	_ Source    = (*Layout)(nil)
+	_ Target    = (*Layout)(nil)
+	_ Closer    = (*Layout)(nil)
+	_ BlobFiler = (*Layout)(nil)
 
 	_ verifiedSource = (*Layout)(nil)
 )
@@ -234,6 +235,11 @@ func (l *Layout) GetManifest(ctx context.Context, repo, ref string) (*Manifest, 
 
 // OpenBlob implements Source.
 func (l *Layout) OpenBlob(ctx context.Context, repo string, d v1.Descriptor) (io.ReadCloser, error) {
+	return l.OpenBlobFile(ctx, repo, d)
+}
+
+// OpenBlobFile implements BlobFiler.
+func (l *Layout) OpenBlobFile(ctx context.Context, repo string, d v1.Descriptor) (*os.File, error) {
 	return os.Open(l.blobPath(d.Digest))
 }
 

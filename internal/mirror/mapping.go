@@ -98,8 +98,9 @@ func ParseRef(s string, insecure bool) (repo name.Repository, ref string, err er
 type Client struct {
 	opts ClientOptions
 
-	mu   sync.Mutex
-	regs map[string]*Registry
+	mu       sync.Mutex
+	regs     map[string]*Registry
+	insecure map[string]bool // hosts reached over plain HTTP or without TLS verification
 }
 
 // ClientOptions are the connection settings of a run.
@@ -107,8 +108,13 @@ type ClientOptions struct {
 	// Keychain supplies credentials (nil: anonymous).
 	Keychain authn.Keychain
 	// Insecure lists hosts reached over plain HTTP or without TLS
-	// verification.
+	// verification, whatever their role.
 	Insecure map[string]bool
+	// InsecureSources and InsecureDestinations extend that to every
+	// registry a plan reads from, or writes to (--src-insecure,
+	// --dest-insecure): the planning functions mark each host by its role
+	// before they reach it.
+	InsecureSources, InsecureDestinations bool
 	// Transport is the base transport (nil: built from CAFiles/CertsDir).
 	Transport http.RoundTripper
 	// CAFiles are extra PEM CA bundles trusted for every registry.
@@ -119,26 +125,36 @@ type ClientOptions struct {
 
 // NewClient validates opts (the CA files must load) and returns a Client.
 func NewClient(opts ClientOptions) (*Client, error) {
-	if opts.Transport == nil {
-		t, err := baseTransport(opts)
+	c := &Client{opts: opts, regs: map[string]*Registry{}, insecure: map[string]bool{}}
+	for h, ok := range opts.Insecure {
+		if ok {
+			c.insecure[h] = true
+		}
+	}
+	if c.opts.Transport == nil {
+		t, err := baseTransport(opts, c.isInsecure)
 		if err != nil {
 			return nil, err
 		}
-		opts.Transport = t
+		c.opts.Transport = t
 	}
-	return &Client{opts: opts, regs: map[string]*Registry{}}, nil
+	return c, nil
 }
 
-func baseTransport(opts ClientOptions) (http.RoundTripper, error) {
+func (c *Client) isInsecure(host string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.insecure[host]
+}
+
+func baseTransport(opts ClientOptions, insecure func(host string) bool) (http.RoundTripper, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 32
-	var insecureHosts []string
-	for h, ok := range opts.Insecure {
-		if ok {
-			insecureHosts = append(insecureHosts, h)
-		}
+	anyInsecure := opts.InsecureSources || opts.InsecureDestinations
+	for _, ok := range opts.Insecure {
+		anyInsecure = anyInsecure || ok
 	}
-	if len(opts.CAFiles) == 0 && opts.CertsDir == "" && len(insecureHosts) == 0 {
+	if len(opts.CAFiles) == 0 && opts.CertsDir == "" && !anyInsecure {
 		return t, nil
 	}
 	pool, err := x509.SystemCertPool()
@@ -160,23 +176,23 @@ func baseTransport(opts ClientOptions) (http.RoundTripper, error) {
 		}
 	}
 	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if len(insecureHosts) > 0 {
+	if anyInsecure {
 		// Skip verification only for the hosts marked insecure.
 		secure := t
 		lax := t.Clone()
 		lax.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for per host
-		return hostSwitch{insecure: opts.Insecure, secure: secure, lax: lax}, nil
+		return hostSwitch{insecure: insecure, secure: secure, lax: lax}, nil
 	}
 	return t, nil
 }
 
 type hostSwitch struct {
-	insecure    map[string]bool
+	insecure    func(host string) bool
 	secure, lax http.RoundTripper
 }
 
 func (h hostSwitch) RoundTrip(r *http.Request) (*http.Response, error) {
-	if h.insecure[r.URL.Host] {
+	if h.insecure(r.URL.Host) {
 		return h.lax.RoundTrip(r)
 	}
 	return h.secure.RoundTrip(r)
@@ -186,10 +202,11 @@ func (h hostSwitch) RoundTrip(r *http.Request) (*http.Response, error) {
 func (c *Client) Registry(host string) (*Registry, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r, ok := c.regs[host]; ok {
+	insecure := c.insecure[host]
+	if r, ok := c.regs[host]; ok && r.opts.Insecure == insecure {
 		return r, nil
 	}
-	r, err := NewRegistry(host, RegistryOptions{Keychain: c.opts.Keychain, Transport: c.opts.Transport, Insecure: c.opts.Insecure[host]})
+	r, err := NewRegistry(host, RegistryOptions{Keychain: c.opts.Keychain, Transport: c.opts.Transport, Insecure: insecure})
 	if err != nil {
 		return nil, err
 	}
@@ -197,18 +214,51 @@ func (c *Client) Registry(host string) (*Registry, error) {
 	return r, nil
 }
 
+// Role says what a plan does with a registry, for --src-insecure and
+// --dest-insecure.
+type Role int
+
+const (
+	// RoleSource is a registry read from.
+	RoleSource Role = iota
+	// RoleDestination is a registry written to, or asked what it holds.
+	RoleDestination
+)
+
+// mark records that host plays role, so it is reached insecurely when the
+// options ask that of the role. It returns whether host is insecure.
+func (c *Client) mark(host string, role Role) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if (role == RoleSource && c.opts.InsecureSources) || (role == RoleDestination && c.opts.InsecureDestinations) {
+		c.insecure[host] = true
+	}
+	return c.insecure[host]
+}
+
+// parseRef parses s for a registry that plays role.
+func (c *Client) parseRef(s string, role Role) (name.Repository, string, error) {
+	return ParseRef(s, c.mark(hostOf(s), role))
+}
+
+// endpoint is the shared endpoint of a registry that plays role.
+func (c *Client) endpoint(host string, role Role) (*Registry, error) {
+	c.mark(host, role)
+	return c.Registry(host)
+}
+
 // ImageJob turns "SRC DST" into a Job between registries. A destination
 // without tag or digest takes the source's tag (or, for a source by digest,
 // is written by digest only).
 func (c *Client) ImageJob(src, dst string) (Job, error) {
-	srepo, sref, err := ParseRef(src, c.opts.Insecure[hostOf(src)])
+	srepo, sref, err := c.parseRef(src, RoleSource)
 	if err != nil {
 		return Job{}, fmt.Errorf("source %q: %w", src, err)
 	}
 	if sref == "" {
 		sref = "latest"
 	}
-	drepo, dref, err := ParseRef(dst, false)
+	drepo, dref, err := c.parseRef(dst, RoleDestination)
 	if err != nil {
 		return Job{}, fmt.Errorf("destination %q: %w", dst, err)
 	}
@@ -218,11 +268,11 @@ func (c *Client) ImageJob(src, dst string) (Job, error) {
 	if dref == "" && !strings.Contains(sref, ":") {
 		dref = sref
 	}
-	s, err := c.Registry(srepo.RegistryStr())
+	s, err := c.endpoint(srepo.RegistryStr(), RoleSource)
 	if err != nil {
 		return Job{}, err
 	}
-	t, err := c.Registry(drepo.RegistryStr())
+	t, err := c.endpoint(drepo.RegistryStr(), RoleDestination)
 	if err != nil {
 		return Job{}, err
 	}
@@ -239,7 +289,7 @@ func hostOf(ref string) string {
 // DirJob turns SRC into a Job writing into layout l under as ("REPO[:TAG]";
 // empty: SRC's repository path and tag).
 func (c *Client) DirJob(src string, l *Layout, as string) (Job, error) {
-	srepo, sref, err := ParseRef(src, c.opts.Insecure[hostOf(src)])
+	srepo, sref, err := c.parseRef(src, RoleSource)
 	if err != nil {
 		return Job{}, fmt.Errorf("source %q: %w", src, err)
 	}
@@ -260,7 +310,7 @@ func (c *Client) DirJob(src string, l *Layout, as string) (Job, error) {
 			tag = t
 		}
 	}
-	s, err := c.Registry(srepo.RegistryStr())
+	s, err := c.endpoint(srepo.RegistryStr(), RoleSource)
 	if err != nil {
 		return Job{}, err
 	}
@@ -272,7 +322,7 @@ func (c *Client) DirJob(src string, l *Layout, as string) (Job, error) {
 // with their subjects.
 func (c *Client) LayoutJobs(l *Layout, prefix string) ([]Job, error) {
 	host, path, _ := strings.Cut(strings.TrimSuffix(prefix, "/"), "/")
-	t, err := c.Registry(host)
+	t, err := c.endpoint(host, RoleDestination)
 	if err != nil {
 		return nil, fmt.Errorf("destination prefix %q: %w", prefix, err)
 	}
@@ -310,7 +360,8 @@ func (c *Client) LayoutJobs(l *Layout, prefix string) ([]Job, error) {
 // left out; notes say why for each skipped job.
 func JobMirrorSets(jobs []Job) (digest, tag []MirrorSource, notes []string) {
 	for _, j := range jobs {
-		if _, ok := j.Target.(*Registry); !ok {
+		rt, ok := j.Target.(RegistryTarget)
+		if !ok {
 			continue
 		}
 		repo, ref, err := ParseRef(j.from(), false)
@@ -322,7 +373,7 @@ func JobMirrorSets(jobs []Job) (digest, tag []MirrorSource, notes []string) {
 		if repo.RegistryStr() == name.DefaultRegistry {
 			src = "docker.io/" + repo.RepositoryStr()
 		}
-		ms := MirrorSource{Source: src, Mirrors: []string{j.Target.Name() + "/" + j.DstRepo}}
+		ms := MirrorSource{Source: src, Mirrors: []string{rt.Host() + "/" + j.DstRepo}}
 		switch {
 		case strings.Contains(ref, ":"):
 			digest = append(digest, ms)

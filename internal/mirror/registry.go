@@ -101,9 +101,11 @@ type tagList struct {
 }
 
 var (
-	_ Source  = (*Registry)(nil)
-	_ Target  = (*Registry)(nil)
-	_ Mounter = (*Registry)(nil)
+	_ Source         = (*Registry)(nil)
+	_ Target         = (*Registry)(nil)
+	_ Mounter        = (*Registry)(nil)
+	_ FilePutter     = (*Registry)(nil)
+	_ RegistryTarget = (*Registry)(nil)
 )
 
 // NewRegistry returns a client for host (host[:port]).
@@ -127,6 +129,9 @@ func NewRegistry(host string, opts RegistryOptions) (*Registry, error) {
 
 // Name is the registry host.
 func (r *Registry) Name() string { return r.reg.Name() }
+
+// Host implements RegistryTarget.
+func (r *Registry) Host() string { return r.reg.Name() }
 
 func (r *Registry) client(ctx context.Context, repo string, push bool) (*http.Client, error) {
 	key := repo + "|pull"
@@ -317,6 +322,16 @@ func (r *Registry) location(resp *http.Response) (string, error) {
 
 // PutBlob implements Target with a monolithic upload.
 func (r *Registry) PutBlob(ctx context.Context, repo string, d v1.Descriptor, body io.Reader) error {
+	return r.putBlob(ctx, repo, d, io.NopCloser(body))
+}
+
+// PutBlobFile implements FilePutter: the file is handed to the transport
+// as it is, so its bytes go to the socket by sendfile.
+func (r *Registry) PutBlobFile(ctx context.Context, repo string, d v1.Descriptor, f *os.File) error {
+	return r.putBlob(ctx, repo, d, f)
+}
+
+func (r *Registry) putBlob(ctx context.Context, repo string, d v1.Descriptor, body io.ReadCloser) error {
 	req, _ := http.NewRequest(http.MethodPost, r.url(repo, "blobs", "uploads/"), nil)
 	resp, err := r.do(ctx, repo, true, req)
 	if err != nil {
@@ -337,14 +352,7 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, d v1.Descriptor, bo
 	q := u.Query()
 	q.Set("digest", d.Digest.String())
 	u.RawQuery = q.Encode()
-	// A file is handed to the transport as it is, so the body can go to
-	// the socket by sendfile; anything else is wrapped.
-	rb, ok := body.(*os.File)
-	var rbody io.ReadCloser = io.NopCloser(body)
-	if ok {
-		rbody = rb
-	}
-	put, _ := http.NewRequest(http.MethodPut, u.String(), rbody)
+	put, _ := http.NewRequest(http.MethodPut, u.String(), body)
 	put.ContentLength = d.Size
 	put.Header.Set("Content-Type", "application/octet-stream")
 	resp, err = r.do(ctx, repo, true, put)

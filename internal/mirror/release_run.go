@@ -77,14 +77,14 @@ func (c *Client) PlanReleaseMirror(ctx context.Context, req ReleaseRequest) (*Re
 		}
 		relRef = repo.Digest(rec.Digest)
 	} else {
-		srepo, sref, err := ParseRef(req.From, c.opts.Insecure[hostOf(req.From)])
+		srepo, sref, err := c.parseRef(req.From, RoleSource)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--from %q: %w", req.From, err)
 		}
 		if sref == "" {
 			return nil, nil, fmt.Errorf("--from %q: name the release by tag or digest", req.From)
 		}
-		src, err := c.Registry(srepo.RegistryStr())
+		src, err := c.endpoint(srepo.RegistryStr(), RoleSource)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -116,11 +116,11 @@ func (c *Client) PlanReleaseMirror(ctx context.Context, req ReleaseRequest) (*Re
 			}
 			j = Job{Source: req.FromDir, SrcRepo: rec.Repository, SrcRef: dirTag}
 		default:
-			srepo, sref, err := ParseRef(pi.Source, false)
+			srepo, sref, err := c.parseRef(pi.Source, RoleSource)
 			if err != nil {
 				return nil, nil, err
 			}
-			s, err := c.Registry(srepo.RegistryStr())
+			s, err := c.endpoint(srepo.RegistryStr(), RoleSource)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -136,7 +136,7 @@ func (c *Client) PlanReleaseMirror(ctx context.Context, req ReleaseRequest) (*Re
 			}
 			j.To = req.ToDir.Name() + ":" + j.DstRepo + ":" + j.DstTag
 		default:
-			t, err := c.Registry(dst.Context().RegistryStr())
+			t, err := c.endpoint(dst.Context().RegistryStr(), RoleDestination)
 			if err != nil {
 				return nil, nil, err
 			}

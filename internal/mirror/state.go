@@ -31,11 +31,11 @@ func (c *Client) RegistryState(ctx context.Context, refs []string) (*State, erro
 	w := &stateWalker{seen: map[string]bool{}, digests: map[string]bool{}, sem: make(chan struct{}, 8)}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range refs {
-		repo, ref, err := ParseRef(s, c.opts.Insecure[hostOf(s)])
+		repo, ref, err := c.parseRef(s, RoleDestination)
 		if err != nil {
 			return nil, fmt.Errorf("registry reference %q: want HOST[:PORT]/REPO[:TAG]: %w", s, err)
 		}
-		reg, err := c.Registry(repo.RegistryStr())
+		reg, err := c.endpoint(repo.RegistryStr(), RoleDestination)
 		if err != nil {
 			return nil, err
 		}
