@@ -27,6 +27,12 @@ func (m *Manifest) Descriptor() v1.Descriptor {
 	return v1.Descriptor{MediaType: types.MediaType(m.MediaType), Size: int64(len(m.Raw)), Digest: m.Digest}
 }
 
+// NewManifest wraps raw manifest bytes for a Target, computing their
+// digest; an empty or generic mediaType is read from the manifest itself.
+func NewManifest(raw []byte, mediaType string) (*Manifest, error) {
+	return newManifest(raw, mediaType, "")
+}
+
 // newManifest hashes raw and, when want is non-empty, checks it.
 func newManifest(raw []byte, mediaType string, want string) (*Manifest, error) {
 	sum := sha256.Sum256(raw)
