@@ -106,6 +106,20 @@ func (s *suite) badInput(t *testing.T) {
 		}
 	})
 
+	// The published OCI conformance suite (v1.1.1) pulls a reference that is
+	// not a valid tag and wants a miss, not a bad request: no manifest can
+	// carry such a tag. A push of one stays TAG_INVALID (InvalidTag/*).
+	t.Run("Manifest/InvalidTagPullIsUnknown", func(t *testing.T) {
+		const ref = ".INVALID_MANIFEST_NAME"
+		g := s.do(t, http.MethodGet, s.manifestURL(repo, ref), nil, "Accept", acceptAll)
+		if !(s.cfg.Features.NoNameErrors && g.Status == http.StatusNotFound) {
+			wantError(t, g, http.StatusNotFound, "MANIFEST_UNKNOWN")
+		}
+		if h := s.do(t, http.MethodHead, s.manifestURL(repo, ref), nil, "Accept", acceptAll); h.Status != http.StatusNotFound {
+			t.Errorf("HEAD manifest %s: status %d, want 404", ref, h.Status)
+		}
+	})
+
 	t.Run("Manifest/TooLarge", func(t *testing.T) {
 		big := bigManifest(t, good.Config, 4<<20+1024)
 		req, err := http.NewRequest(http.MethodPut, s.manifestURL(repo, "target"), strings.NewReader(string(big.Data)))

@@ -439,8 +439,11 @@ func (r *Registry) StatManifest(ctx context.Context, repo, ref string) (Manifest
 		}
 		rec, err = r.meta.GetManifest(ctx, repo, d)
 	} else {
-		if verr := oci.ValidateTag(ref); verr != nil {
-			return ManifestInfo{}, verr
+		if oci.ValidateTag(ref) != nil {
+			// No manifest can have a tag the grammar refuses, so a pull
+			// of one is a miss (404), as the OCI conformance suite and
+			// other registries have it; a push of one is TAG_INVALID.
+			return ManifestInfo{}, oci.Errorf(oci.ErrManifestUnknown, "manifest %q is not in repository %s: not a valid tag", truncateRef(ref), repo)
 		}
 		rec, err = r.meta.ResolveTag(ctx, repo, ref)
 	}
@@ -451,6 +454,14 @@ func (r *Registry) StatManifest(ctx context.Context, repo, ref string) (Manifest
 		return ManifestInfo{}, internal(err)
 	}
 	return ManifestInfo{Digest: rec.Digest, MediaType: rec.MediaType, Size: rec.Size}, nil
+}
+
+// truncateRef keeps an echoed reference short in error messages.
+func truncateRef(ref string) string {
+	if len(ref) > 130 {
+		return ref[:130] + "…"
+	}
+	return ref
 }
 
 // GetManifest returns a manifest's description and bytes.
