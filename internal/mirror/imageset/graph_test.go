@@ -55,6 +55,14 @@ func newGraphServer(t *testing.T) *graphServer {
 	s.graphs["stable-4.16/multi"] = testGraph("multi", []string{"4.16.3", "4.16.4"}, "4.16.3>4.16.4")
 	s.graphs["fast-4.16/amd64"] = testGraph("amd64", []string{"4.16.4", "4.16.5", "4.16.6"}, "4.16.4>4.16.5", "4.16.5>4.16.6")
 	s.graphs["stable-4/amd64"] = testGraph("amd64", []string{"4.15.0-0.okd-2024-01-27-070424"})
+	// eus-4.14 → eus-4.15 → eus-4.16, each holding the previous minor's
+	// head, as the service's channels do.
+	s.graphs["eus-4.14/amd64"] = testGraph("amd64", []string{"4.14.8", "4.14.9"}, "4.14.8>4.14.9")
+	s.graphs["eus-4.15/amd64"] = testGraph("amd64", []string{"4.14.9", "4.15.0", "4.15.1"}, "4.14.9>4.15.0", "4.15.0>4.15.1", "4.14.9>4.15.1")
+	s.graphs["eus-4.16/amd64"] = testGraph("amd64", []string{"4.15.1", "4.16.0", "4.16.1"}, "4.15.1>4.16.0", "4.16.0>4.16.1", "4.15.1>4.16.1")
+	s.graphs["candidate-4.16/amd64"] = testGraph("amd64", []string{"4.15.1", "4.16.0", "4.16.1"}, "4.15.1>4.16.0", "4.16.0>4.16.1")
+	s.graphs["gap-4.14/amd64"] = s.graphs["eus-4.14/amd64"]
+	s.graphs["gap-4.16/amd64"] = s.graphs["eus-4.16/amd64"]
 	s.raw["broken/amd64"] = `{"nodes":[{"version":"four","payload":"quay.io/x/y:tag"}],"edges":[[0,3]]}`
 	s.raw["garbage/amd64"] = `<html>`
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

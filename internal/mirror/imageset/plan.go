@@ -51,6 +51,8 @@ type Plan struct {
 	Catalogs []Catalog   `json:"catalogs,omitempty"`
 	// Blocked lists what blockedImages removed from the plan, and why.
 	Blocked []Blocked `json:"blocked,omitempty"`
+	// Notes are decisions worth telling the user (nothing failed).
+	Notes []string `json:"notes,omitempty"`
 
 	rules []blockRule
 }
@@ -65,8 +67,12 @@ type Release struct {
 	Arch    string `json:"arch,omitempty"`
 	// Source is the payload, by digest when it came from the graph.
 	Source string `json:"source"`
-	// Channels that selected it (or "platform.release").
+	// Channels that selected it (or "platform.release"); for an upgrade
+	// path release, the channel it was found in.
 	Channels []string `json:"channels"`
+	// UpgradePath is set when no channel selected it: it is on the update
+	// path between two listed channels, which oc-mirror mirrors too.
+	UpgradePath bool `json:"upgradePath,omitempty"`
 	// Destination of the release image ("" until the payload is read, for
 	// platform.release); component images go to Components:<tag>.
 	Destination string `json:"destination,omitempty"`
@@ -252,7 +258,27 @@ func (p *Plan) planReleases(ctx context.Context, c *ImageSetConfiguration, graph
 	var errs []error
 	byPayload := map[string]*Release{}
 	var order []string
+	add := func(node GraphNode, arch, channel string, upgradePath bool) {
+		r, ok := byPayload[node.Payload]
+		if !ok {
+			tag := mirror.TagName(node.Version + "-" + mirror.ReleaseArch(arch))
+			r = &Release{Version: node.Version, Arch: arch, Source: node.Payload, UpgradePath: upgradePath,
+				Destination: p.dest(ReleaseImagesRepository, tag), Components: p.dest(ReleaseRepository, "")}
+			byPayload[node.Payload] = r
+			order = append(order, node.Payload)
+		}
+		if ok && upgradePath {
+			return // a listed channel selected it already
+		}
+		if !upgradePath {
+			r.UpgradePath = false
+		}
+		if !contains(r.Channels, channel) {
+			r.Channels = append(r.Channels, channel)
+		}
+	}
 	for _, arch := range archs {
+		var spans []channelSpan
 		for i, ch := range pf.Channels {
 			f := fmt.Sprintf("mirror.platform.channels[%d]", i)
 			g, err := graphs.Graph(ctx, ch.ChannelType(), ch.Name, arch)
@@ -266,19 +292,22 @@ func (p *Plan) planReleases(ctx context.Context, c *ImageSetConfiguration, graph
 				continue
 			}
 			for _, n := range sel {
-				node := g.Nodes[n]
-				r, ok := byPayload[node.Payload]
-				if !ok {
-					tag := mirror.TagName(node.Version + "-" + mirror.ReleaseArch(arch))
-					r = &Release{Version: node.Version, Arch: arch, Source: node.Payload,
-						Destination: p.dest(ReleaseImagesRepository, tag), Components: p.dest(ReleaseRepository, "")}
-					byPayload[node.Payload] = r
-					order = append(order, node.Payload)
-				}
-				if !contains(r.Channels, ch.Name) {
-					r.Channels = append(r.Channels, ch.Name)
-				}
+				add(g.Nodes[n], arch, ch.Name, false)
 			}
+			if ch.ChannelType() == ChannelOCP {
+				spans = append(spans, channelSpan{field: f, channel: ch.Name, min: g.version(sel[0]), max: g.version(sel[len(sel)-1])})
+			}
+		}
+		if len(errs) > 0 {
+			continue
+		}
+		path, notes, err := crossChannelPath(ctx, graphs, arch, spans)
+		if err != nil {
+			errs = append(errs, c.src.at("mirror.platform.channels", "%v", err))
+		}
+		p.Notes = append(p.Notes, notes...)
+		for _, n := range path {
+			add(n.node, arch, n.channel, true)
 		}
 	}
 	for _, k := range order {
@@ -334,7 +363,8 @@ func (p *Plan) planImages(c *ImageSetConfiguration) []error {
 			if prev.Source != img.Source {
 				errs = append(errs, c.src.at(f+".name", "%s and %s (%s) both go to %s; set targetRepo or targetTag on one", img.Origin, prev.Origin, prev.Field, img.Destination))
 			}
-			continue // the same image twice: once is enough
+			p.Notes = append(p.Notes, fmt.Sprintf("%s: %s is also %s; mirrored once", f, img.Origin, prev.Field))
+			continue
 		}
 		byDest[img.Destination] = img
 		if !p.block(img.Source, img.Destination, img.Origin) {

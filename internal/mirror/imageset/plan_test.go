@@ -258,3 +258,70 @@ func TestPlanErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestCrossChannel: two listed OCP channels bring the releases on the
+// update path between them, as oc-mirror mirrors them.
+func TestCrossChannel(t *testing.T) {
+	s := newGraphServer(t)
+	cases := []struct {
+		name     string
+		channels string
+		want     []string
+		notes    []string
+		err      string
+	}{
+		{"through the channel in between", "    - {name: eus-4.14, minVersion: 4.14.8}\n    - {name: eus-4.16}\n",
+			[]string{"4.14.8 eus-4.14", "4.14.9 eus-4.14", "4.15.1 eus-4.15 (path)", "4.16.1 eus-4.16"}, nil, ""},
+		{"listed in any order", "    - {name: eus-4.16}\n    - {name: eus-4.14, minVersion: 4.14.8}\n",
+			[]string{"4.14.8 eus-4.14", "4.14.9 eus-4.14", "4.15.1 eus-4.15 (path)", "4.16.1 eus-4.16"}, nil, ""},
+		{"the same minor: a path inside the higher channel", "    - {name: eus-4.16, minVersion: 4.15.1, maxVersion: 4.15.1}\n    - {name: candidate-4.16}\n",
+			[]string{"4.15.1 eus-4.16", "4.16.0 candidate-4.16 (path)", "4.16.1 candidate-4.16"}, nil, ""},
+		{"cannot enter the next channel", "    - {name: eus-4.14}\n    - {name: stable-4.16, maxVersion: 4.16.2}\n",
+			[]string{"4.14.9 eus-4.14", "4.15.1 eus-4.15 (path)", "4.16.0 stable-4.16", "4.16.1 stable-4.16", "4.16.2 stable-4.16"},
+			[]string{"amd64: no update path from 4.15.1 into channel stable-4.16 (4.15.1 is not in it): the update path between the listed channels stops there"}, ""},
+		{"a channel in between is missing", "    - {name: gap-4.14}\n    - {name: gap-4.16}\n",
+			nil, nil, `channel "gap-4.15" (amd64), on the update path between the listed channels, has no releases`},
+		{"okd channels are left out", "    - {name: eus-4.14}\n    - {name: stable-4, type: okd}\n",
+			[]string{"4.14.9 eus-4.14", "4.15.0-0.okd-2024-01-27-070424 stable-4"}, nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseImageSetConfiguration("isc.yaml", []byte(head+"mirror:\n  platform:\n    channels:\n"+tc.channels))
+			if err != nil {
+				if tc.err != "" && strings.Contains(err.Error(), tc.err) {
+					return
+				}
+				t.Fatal(err)
+			}
+			p, err := NewPlan(context.Background(), c, s.client(), PlanOptions{Target: "reg.example.com"})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range p.Releases {
+				s := r.Version + " " + strings.Join(r.Channels, ",")
+				if r.UpgradePath {
+					s += " (path)"
+				}
+				got = append(got, s)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("releases (-want +got):\n%s", diff)
+			}
+			if len(p.Notes) != len(tc.notes) {
+				t.Errorf("notes %q, want %q", p.Notes, tc.notes)
+			}
+			for i := range tc.notes {
+				if i < len(p.Notes) && !strings.HasPrefix(p.Notes[i], tc.notes[i]) {
+					t.Errorf("note %q, want %q", p.Notes[i], tc.notes[i])
+				}
+			}
+		})
+	}
+}

@@ -27,7 +27,11 @@ func (p *Plan) WriteDryRun(w io.Writer) error {
 		if dst == "" {
 			dst = p.dest(ReleaseImagesRepository, "<version>-<arch>")
 		}
-		fmt.Fprintf(b, "  %s (%s): %s -> %s\n", what, strings.Join(r.Channels, ", "), r.Source, dst)
+		why := strings.Join(r.Channels, ", ")
+		if r.UpgradePath {
+			why += "; on the update path between the listed channels"
+		}
+		fmt.Fprintf(b, "  %s (%s): %s -> %s\n", what, why, r.Source, dst)
 		tagBase := dst[strings.LastIndex(dst, ":")+1:]
 		fmt.Fprintf(b, "    components -> %s:%s-<component>\n", r.Components, tagBase)
 	}
@@ -53,6 +57,12 @@ func (p *Plan) WriteDryRun(w io.Writer) error {
 			fmt.Fprintf(b, "  %s -> %s: blocked by %s\n", x.Source, x.Destination, x.Reason)
 		} else {
 			fmt.Fprintf(b, "  %s: blocked by %s\n", x.Source, x.Reason)
+		}
+	}
+	if len(p.Notes) > 0 {
+		fmt.Fprintf(b, "notes:\n")
+		for _, n := range p.Notes {
+			fmt.Fprintf(b, "  %s\n", n)
 		}
 	}
 	return b.Flush()
