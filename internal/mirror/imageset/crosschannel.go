@@ -10,8 +10,8 @@ import (
 
 // channelSpan is the versions one listed OCP channel selected.
 type channelSpan struct {
-	field, channel string
-	min, max       semver.Version
+	channel  string
+	min, max semver.Version
 }
 
 type pathNode struct {

@@ -60,6 +60,7 @@ func newGraphServer(t *testing.T) *graphServer {
 	s.graphs["eus-4.14/amd64"] = testGraph("amd64", []string{"4.14.8", "4.14.9"}, "4.14.8>4.14.9")
 	s.graphs["eus-4.15/amd64"] = testGraph("amd64", []string{"4.14.9", "4.15.0", "4.15.1"}, "4.14.9>4.15.0", "4.15.0>4.15.1", "4.14.9>4.15.1")
 	s.graphs["eus-4.16/amd64"] = testGraph("amd64", []string{"4.15.1", "4.16.0", "4.16.1"}, "4.15.1>4.16.0", "4.16.0>4.16.1", "4.15.1>4.16.1")
+	s.graphs["stable-4.14/amd64"] = testGraph("amd64", []string{"4.14.0", "4.14.1", "4.14.2", "4.14.3", "4.14.4"}, "4.14.0>4.14.1", "4.14.1>4.14.2", "4.14.2>4.14.3", "4.14.3>4.14.4")
 	s.graphs["candidate-4.16/amd64"] = testGraph("amd64", []string{"4.15.1", "4.16.0", "4.16.1"}, "4.15.1>4.16.0", "4.16.0>4.16.1")
 	s.graphs["gap-4.14/amd64"] = s.graphs["eus-4.14/amd64"]
 	s.graphs["gap-4.16/amd64"] = s.graphs["eus-4.16/amd64"]

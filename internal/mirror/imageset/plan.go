@@ -44,7 +44,10 @@ type PlanOptions struct {
 // Destinations are complete references under Target (repository paths when
 // Target is "").
 type Plan struct {
-	Target   string      `json:"target"`
+	Target string `json:"target"`
+	// Delete marks the plan of a DeleteImageSetConfiguration: its
+	// destinations are what is removed.
+	Delete   bool        `json:"delete,omitempty"`
 	Releases []Release   `json:"releases,omitempty"`
 	Graph    *GraphImage `json:"graph,omitempty"`
 	Images   []Image     `json:"images,omitempty"`
@@ -130,27 +133,44 @@ type blockRule struct {
 // blockedImages applied to every image. Every problem is returned at once;
 // problems about the configuration name its file, line and field.
 func NewPlan(ctx context.Context, c *ImageSetConfiguration, graphs GraphSource, opts PlanOptions) (*Plan, error) {
+	return newPlan(ctx, &c.Mirror, "mirror", c.src, graphs, opts)
+}
+
+// NewDeletePlan resolves a DeleteImageSetConfiguration the same way: the
+// plan's destinations are what `berth mirror delete` removes from the
+// mirror under opts.Target.
+func NewDeletePlan(ctx context.Context, d *DeleteImageSetConfiguration, graphs GraphSource, opts PlanOptions) (*Plan, error) {
+	m := Mirror{Platform: d.Delete.Platform, Operators: d.Delete.Operators, AdditionalImages: d.Delete.AdditionalImages}
+	p, err := newPlan(ctx, &m, "delete", d.src, graphs, opts)
+	if p != nil {
+		p.Delete = true
+	}
+	return p, err
+}
+
+func newPlan(ctx context.Context, m *Mirror, base string, src *source, graphs GraphSource, opts PlanOptions) (*Plan, error) {
 	target, err := parseTarget(opts.Target)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{Target: target}
-	for i, b := range c.Mirror.BlockedImages {
-		f := fmt.Sprintf("mirror.blockedImages[%d]", i)
+	in := &planInput{m: m, base: base, src: src}
+	for i, b := range m.BlockedImages {
+		f := fmt.Sprintf("%s.blockedImages[%d]", base, i)
 		re, err := regexp.Compile(b.Name)
 		if err != nil {
-			return nil, c.src.at(f+".name", "%v", err)
+			return nil, src.at(f+".name", "%v", err)
 		}
-		p.rules = append(p.rules, blockRule{re: re, reason: fmt.Sprintf("%s %q (%s)", f, b.Name, c.Where(f))})
+		p.rules = append(p.rules, blockRule{re: re, reason: fmt.Sprintf("%s %q (%s)", f, b.Name, src.where(f))})
 	}
 	var errs []error
-	errs = append(errs, p.planReleases(ctx, c, graphs)...)
-	if c.Mirror.Platform.Graph {
-		src := opts.GraphImage
-		if src == "" {
-			src = DefaultGraphImage
+	errs = append(errs, p.planReleases(ctx, in, graphs)...)
+	if m.Platform.Graph {
+		gsrc := opts.GraphImage
+		if gsrc == "" {
+			gsrc = DefaultGraphImage
 		}
-		ref, err := parseImageRef(src)
+		ref, err := parseImageRef(gsrc)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("graph-data image: %w", err))
 		} else {
@@ -160,12 +180,23 @@ func NewPlan(ctx context.Context, c *ImageSetConfiguration, graphs GraphSource, 
 			}
 		}
 	}
-	errs = append(errs, p.planImages(c)...)
-	errs = append(errs, p.planCatalogs(c)...)
+	errs = append(errs, p.planImages(in)...)
+	errs = append(errs, p.planCatalogs(in)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// planInput is the configuration being planned and where its fields are.
+type planInput struct {
+	m    *Mirror
+	base string // "mirror" or "delete"
+	src  *source
+}
+
+func (in *planInput) at(path, format string, args ...any) *Problem {
+	return in.src.at(in.base+"."+path, format, args...)
 }
 
 // parseTarget checks REGISTRY[/PREFIX] and returns it without a docker://
@@ -246,14 +277,14 @@ func (p *Plan) ReleaseTarget(pl *mirror.Payload) (mirror.ReleaseTarget, error) {
 	return mirror.ReleaseTarget{Repo: repo, ReleaseImage: img}, nil
 }
 
-func (p *Plan) planReleases(ctx context.Context, c *ImageSetConfiguration, graphs GraphSource) []error {
-	pf := c.Mirror.Platform
+func (p *Plan) planReleases(ctx context.Context, in *planInput, graphs GraphSource) []error {
+	pf := in.m.Platform
 	archs := pf.Architectures
 	if len(archs) == 0 {
 		archs = []string{DefaultArchitecture}
 	}
 	if len(pf.Channels) > 0 && graphs == nil {
-		return []error{c.src.at("mirror.platform.channels", "release channels need an update-graph service")}
+		return []error{in.at("platform.channels", "release channels need an update-graph service")}
 	}
 	var errs []error
 	byPayload := map[string]*Release{}
@@ -280,22 +311,22 @@ func (p *Plan) planReleases(ctx context.Context, c *ImageSetConfiguration, graph
 	for _, arch := range archs {
 		var spans []channelSpan
 		for i, ch := range pf.Channels {
-			f := fmt.Sprintf("mirror.platform.channels[%d]", i)
+			f := fmt.Sprintf("platform.channels[%d]", i)
 			g, err := graphs.Graph(ctx, ch.ChannelType(), ch.Name, arch)
 			if err != nil {
-				errs = append(errs, c.src.at(f, "channel %q (%s): %v", ch.Name, arch, err))
+				errs = append(errs, in.at(f, "channel %q (%s): %v", ch.Name, arch, err))
 				continue
 			}
 			sel, err := g.SelectReleases(ch, arch)
 			if err != nil {
-				errs = append(errs, c.src.at(f, "%v", err))
+				errs = append(errs, in.at(f, "%v", err))
 				continue
 			}
 			for _, n := range sel {
 				add(g.Nodes[n], arch, ch.Name, false)
 			}
 			if ch.ChannelType() == ChannelOCP {
-				spans = append(spans, channelSpan{field: f, channel: ch.Name, min: g.version(sel[0]), max: g.version(sel[len(sel)-1])})
+				spans = append(spans, channelSpan{channel: ch.Name, min: g.version(sel[0]), max: g.version(sel[len(sel)-1])})
 			}
 		}
 		if len(errs) > 0 {
@@ -303,7 +334,7 @@ func (p *Plan) planReleases(ctx context.Context, c *ImageSetConfiguration, graph
 		}
 		path, notes, err := crossChannelPath(ctx, graphs, arch, spans)
 		if err != nil {
-			errs = append(errs, c.src.at("mirror.platform.channels", "%v", err))
+			errs = append(errs, in.at("platform.channels", "%v", err))
 		}
 		p.Notes = append(p.Notes, notes...)
 		for _, n := range path {
@@ -327,7 +358,7 @@ func (p *Plan) planReleases(ctx context.Context, c *ImageSetConfiguration, graph
 	if pf.Release != "" {
 		ref, err := parseImageRef(pf.Release)
 		if err != nil {
-			errs = append(errs, c.src.at("mirror.platform.release", "%v", err))
+			errs = append(errs, in.at("platform.release", "%v", err))
 		} else if !p.block(ref.Pull(), "", pf.Release) {
 			p.Releases = append(p.Releases, Release{Source: ref.Pull(), Channels: []string{"platform.release"}, Components: p.dest(ReleaseRepository, "")})
 		}
@@ -335,14 +366,14 @@ func (p *Plan) planReleases(ctx context.Context, c *ImageSetConfiguration, graph
 	return errs
 }
 
-func (p *Plan) planImages(c *ImageSetConfiguration) []error {
+func (p *Plan) planImages(in *planInput) []error {
 	var errs []error
 	byDest := map[string]Image{}
-	for i, a := range c.Mirror.AdditionalImages {
-		f := fmt.Sprintf("mirror.additionalImages[%d]", i)
+	for i, a := range in.m.AdditionalImages {
+		f := fmt.Sprintf("%s.additionalImages[%d]", in.base, i)
 		ref, err := parseImageRef(a.Name)
 		if err != nil {
-			errs = append(errs, c.src.at(f+".name", "%v", err))
+			errs = append(errs, in.src.at(f+".name", "%v", err))
 			continue
 		}
 		repo, tag := ref.Path, ref.tagOrLatest()
@@ -361,7 +392,7 @@ func (p *Plan) planImages(c *ImageSetConfiguration) []error {
 		}
 		if prev, dup := byDest[img.Destination]; dup {
 			if prev.Source != img.Source {
-				errs = append(errs, c.src.at(f+".name", "%s and %s (%s) both go to %s; set targetRepo or targetTag on one", img.Origin, prev.Origin, prev.Field, img.Destination))
+				errs = append(errs, in.src.at(f+".name", "%s and %s (%s) both go to %s; set targetRepo or targetTag on one", img.Origin, prev.Origin, prev.Field, img.Destination))
 			}
 			p.Notes = append(p.Notes, fmt.Sprintf("%s: %s is also %s; mirrored once", f, img.Origin, prev.Field))
 			continue
@@ -374,10 +405,10 @@ func (p *Plan) planImages(c *ImageSetConfiguration) []error {
 	return errs
 }
 
-func (p *Plan) planCatalogs(c *ImageSetConfiguration) []error {
+func (p *Plan) planCatalogs(in *planInput) []error {
 	var errs []error
-	for i, o := range c.Mirror.Operators {
-		f := fmt.Sprintf("mirror.operators[%d]", i)
+	for i, o := range in.m.Operators {
+		f := fmt.Sprintf("%s.operators[%d]", in.base, i)
 		var src, repo, tag string
 		if dir, ok := ociPath(o.Catalog); ok {
 			src = "oci://" + dir
@@ -385,7 +416,7 @@ func (p *Plan) planCatalogs(c *ImageSetConfiguration) []error {
 		} else {
 			ref, err := parseImageRef(o.Catalog)
 			if err != nil {
-				errs = append(errs, c.src.at(f+".catalog", "%v", err))
+				errs = append(errs, in.src.at(f+".catalog", "%v", err))
 				continue
 			}
 			src, repo, tag = ref.Pull(), ref.Path, ref.tagOrLatest()
@@ -402,7 +433,7 @@ func (p *Plan) planCatalogs(c *ImageSetConfiguration) []error {
 		dst := p.dest(repo, tag)
 		if p.Target != "" {
 			if _, err := name.NewTag(dst, name.WeakValidation); err != nil {
-				errs = append(errs, c.src.at(f+".catalog", "destination %q is not a valid reference (%v); set targetCatalog", dst, err))
+				errs = append(errs, in.src.at(f+".catalog", "destination %q is not a valid reference (%v); set targetCatalog", dst, err))
 				continue
 			}
 		}

@@ -16,11 +16,12 @@ import (
 
 var planGoldenCases = []struct {
 	name, isc, target string
-	json              bool
+	json, delete      bool
 }{
 	{name: "plan/mirror-to-mirror", isc: "testdata/plan-isc.yaml", target: "registry.example.com:5000/mirror", json: true},
 	{name: "plan/to-directory", isc: "testdata/plan-isc.yaml", target: ""},
 	{name: "plan/multi-and-release", isc: "testdata/plan-multi.yaml", target: "docker://mirror.example.com/"},
+	{name: "plan/delete", isc: "testdata/delete-isc.yaml", target: "registry.example.com:5000/mirror", delete: true},
 }
 
 func planGoldenNames() []string {
@@ -47,9 +48,19 @@ func readISC(t *testing.T, path string) *ImageSetConfiguration {
 // graph, as the dry run prints it, for each destination shape.
 func TestPlanGolden(t *testing.T) {
 	s := newGraphServer(t)
+	plan := func(t *testing.T, isc, target string, del bool) (*Plan, error) {
+		if del {
+			d, err := ReadDeleteImageSetConfiguration(isc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return NewDeletePlan(context.Background(), d, s.client(), PlanOptions{Target: target})
+		}
+		return NewPlan(context.Background(), readISC(t, isc), s.client(), PlanOptions{Target: target})
+	}
 	for _, tc := range planGoldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := NewPlan(context.Background(), readISC(t, tc.isc), s.client(), PlanOptions{Target: tc.target})
+			p, err := plan(t, tc.isc, tc.target, tc.delete)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +70,7 @@ func TestPlanGolden(t *testing.T) {
 			}
 			golden(t, tc.name+".dry-run", out.Bytes())
 			// The same inputs print the same plan.
-			p2, err := NewPlan(context.Background(), readISC(t, tc.isc), s.client(), PlanOptions{Target: tc.target})
+			p2, err := plan(t, tc.isc, tc.target, tc.delete)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,11 @@ func (p *Plan) WriteDryRun(w io.Writer) error {
 	if target == "" {
 		target = "(a directory: repository paths inside it)"
 	}
-	fmt.Fprintf(b, "target: %s\n", target)
+	if p.Delete {
+		fmt.Fprintf(b, "delete from: %s\n", target)
+	} else {
+		fmt.Fprintf(b, "target: %s\n", target)
+	}
 	fmt.Fprintf(b, "releases: %d\n", len(p.Releases))
 	for _, r := range p.Releases {
 		what := r.Version + " " + r.Arch
@@ -48,7 +52,11 @@ func (p *Plan) WriteDryRun(w io.Writer) error {
 	}
 	fmt.Fprintf(b, "catalogs: %d\n", len(p.Catalogs))
 	for _, c := range p.Catalogs {
-		fmt.Fprintf(b, "  %s -> %s (filtered and rebuilt)\n", c.Source, c.Destination)
+		if p.Delete {
+			fmt.Fprintf(b, "  %s -> %s\n", c.Source, c.Destination)
+		} else {
+			fmt.Fprintf(b, "  %s -> %s (filtered and rebuilt)\n", c.Source, c.Destination)
+		}
 		fmt.Fprintf(b, "    %s\n", describeOperator(c.Operator))
 	}
 	fmt.Fprintf(b, "blocked: %d\n", len(p.Blocked))
