@@ -28,15 +28,16 @@ type Problem struct {
 
 func (p *Problem) Error() string {
 	var b strings.Builder
-	b.WriteString(p.File)
-	fmt.Fprintf(&b, ":%d", p.Line)
-	if p.Column > 0 {
-		fmt.Fprintf(&b, ":%d", p.Column)
+	if p.File != "" {
+		fmt.Fprintf(&b, "%s:%d", p.File, p.Line)
+		if p.Column > 0 {
+			fmt.Fprintf(&b, ":%d", p.Column)
+		}
+		if p.Doc > 0 {
+			fmt.Fprintf(&b, " (document %d)", p.Doc)
+		}
+		b.WriteString(": ")
 	}
-	if p.Doc > 0 {
-		fmt.Fprintf(&b, " (document %d)", p.Doc)
-	}
-	b.WriteString(": ")
 	if p.Field != "" {
 		b.WriteString(p.Field)
 		b.WriteString(": ")
@@ -100,9 +101,13 @@ func (s *source) at(path, format string, args ...any) *Problem {
 	return p
 }
 
-// Where is "file:line:col" of a field path, for messages that name the
-// input (e.g. "mirror.platform.channels[1]").
+// where is "file:line:col" of a field path, for messages that name the
+// input (e.g. "mirror.platform.channels[1]"); "" for a configuration that
+// was not parsed from a file.
 func (s *source) where(path string) string {
+	if s == nil {
+		return ""
+	}
 	p := s.at(path, "")
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
 }

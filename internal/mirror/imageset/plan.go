@@ -161,7 +161,11 @@ func newPlan(ctx context.Context, m *Mirror, base string, src *source, graphs Gr
 		if err != nil {
 			return nil, src.at(f+".name", "%v", err)
 		}
-		p.rules = append(p.rules, blockRule{re: re, reason: fmt.Sprintf("%s %q (%s)", f, b.Name, src.where(f))})
+		reason := fmt.Sprintf("%s %q", f, b.Name)
+		if w := src.where(f); w != "" {
+			reason += " (" + w + ")"
+		}
+		p.rules = append(p.rules, blockRule{re: re, reason: reason})
 	}
 	var errs []error
 	errs = append(errs, p.planReleases(ctx, in, graphs)...)

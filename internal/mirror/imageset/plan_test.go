@@ -336,3 +336,25 @@ func TestCrossChannel(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanConstructed: a configuration built in code (not parsed) plans
+// too, and its problems carry no made-up location.
+func TestPlanConstructed(t *testing.T) {
+	c := &ImageSetConfiguration{APIVersion: APIVersion, Kind: KindImageSetConfiguration, Mirror: Mirror{
+		AdditionalImages: []AdditionalImage{{Name: "quay.io/a/b:1"}, {Name: "quay.io/a/debug:1"}},
+		BlockedImages:    []BlockedImage{{Name: "debug"}},
+		Platform:         Platform{Channels: []ReleaseChannel{{Name: "stable-4.99"}}},
+	}}
+	_, err := NewPlan(context.Background(), c, newGraphServer(t).client(), PlanOptions{Target: "reg.example.com"})
+	if err == nil || !strings.HasPrefix(err.Error(), `mirror.platform.channels[0]: channel "stable-4.99" has no releases`) {
+		t.Errorf("err = %v", err)
+	}
+	c.Mirror.Platform = Platform{}
+	p, err := NewPlan(context.Background(), c, nil, PlanOptions{Target: "reg.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Images) != 1 || len(p.Blocked) != 1 || p.Blocked[0].Reason != `mirror.blockedImages[0] "debug"` {
+		t.Errorf("images %v, blocked %v", p.Images, p.Blocked)
+	}
+}
