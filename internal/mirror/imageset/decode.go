@@ -239,8 +239,10 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, depth int) {
 			d.fail(n, path, "want a string, got %s", kindName(n))
 			return
 		}
-		if n.Style&quoted == 0 {
-			if _, isBool := yaml11Bools[n.Value]; isBool || n.ShortTag() != "!!str" {
+		// oc-mirror's YAML 1.1 reader keeps a plain timestamp as a string;
+		// everything else not a string to YAML is refused, as there.
+		if tag := n.ShortTag(); n.Style&quoted == 0 && tag != "!!timestamp" {
+			if _, isBool := yaml11Bools[n.Value]; isBool || tag != "!!str" {
 				d.fail(n, path, "want a string, got %s (YAML reads it so); quote it: %q", kindName(n), n.Value)
 				return
 			}

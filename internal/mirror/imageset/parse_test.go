@@ -79,6 +79,8 @@ func TestParseAccepts(t *testing.T) {
 		{"okd channel and platform.release", head + "mirror:\n  platform:\n    release: quay.io/openshift/okd:4.15.0-0.okd-2024-01-27-070424\n    channels:\n    - {name: stable-4, type: okd}\n",
 			Mirror{Platform: Platform{Release: "quay.io/openshift/okd:4.15.0-0.okd-2024-01-27-070424", Channels: []ReleaseChannel{{Name: "stable-4", Type: "okd"}}}}},
 		{"empty helm", head + "mirror:\n  helm: {}\n", Mirror{}},
+		{"a date-like tag stays a string", head + "mirror:\n  additionalImages:\n  - name: quay.io/a/b:1\n    targetTag: 2024-01-02\n",
+			Mirror{AdditionalImages: []AdditionalImage{{Name: "quay.io/a/b:1", TargetTag: "2024-01-02"}}}},
 		{"docker:// references", head + "mirror:\n  additionalImages:\n  - name: docker://quay.io/a/b:1\n", Mirror{AdditionalImages: []AdditionalImage{{Name: "docker://quay.io/a/b:1"}}}},
 	}
 	for _, tc := range cases {
