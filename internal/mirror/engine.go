@@ -191,7 +191,7 @@ type Copier struct {
 
 // sourceNoter is a Target that records where each top-level image came from.
 type sourceNoter interface {
-	NoteSource(repo, ref string, m *Manifest, source string) error
+	NoteSource(ctx context.Context, repo, ref string, m *Manifest, source string) error
 }
 
 // flight is one blob being put into one target; later users wait for it.
@@ -378,7 +378,7 @@ func (c *Copier) copyImage(ctx context.Context, j Job, res *Result) error {
 		return err
 	}
 	if sn, ok := j.Target.(sourceNoter); ok {
-		if err := sn.NoteSource(j.DstRepo, ref, m, res.Source); err != nil {
+		if err := sn.NoteSource(ctx, j.DstRepo, ref, m, res.Source); err != nil {
 			return err
 		}
 	}

@@ -330,8 +330,15 @@ func (l *Layout) PutManifest(ctx context.Context, repo, ref string, m *Manifest)
 }
 
 // NoteSource records where a top-level image came from and keeps by-digest
-// images in the catalog.
-func (l *Layout) NoteSource(repo, ref string, m *Manifest, source string) error {
+// images in the catalog. A listed image always has its manifest in the
+// layout, even when --since said the receiver holds it: whoever pushes the
+// layout reads it from there.
+func (l *Layout) NoteSource(ctx context.Context, repo, ref string, m *Manifest, source string) error {
+	if _, err := os.Stat(l.blobPath(m.Digest)); err != nil {
+		if err := l.PutBlob(ctx, repo, m.Descriptor(), bytes.NewReader(m.Raw)); err != nil {
+			return err
+		}
+	}
 	e := CatalogEntry{Repository: repo, Digest: m.Digest.String(), MediaType: m.MediaType, Size: int64(len(m.Raw)), Source: source}
 	if !strings.Contains(ref, ":") {
 		e.Tag = ref

@@ -140,3 +140,18 @@ func WriteMirrorSets(dir, name string, digest, tag []MirrorSource, always bool) 
 	}
 	return written, nil
 }
+
+// Resolve parses ref, a registry reference, for a registry that plays
+// role, and returns its shared endpoint, the repository and the tag or
+// digest ("" when ref names neither).
+func (c *Client) Resolve(ref string, role Role) (*Registry, string, string, error) {
+	repo, r, err := c.parseRef(ref, role)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("%q: %w", ref, err)
+	}
+	reg, err := c.endpoint(repo.RegistryStr(), role)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return reg, repo.RepositoryStr(), r, nil
+}
