@@ -88,6 +88,8 @@ type GraphImage struct {
 	Destination string `json:"destination"`
 	// Releases is the repository the UpdateService reads releases from.
 	Releases string `json:"releases"`
+
+	line int
 }
 
 // Image is one additional image.
@@ -101,6 +103,8 @@ type Image struct {
 	// Destination is by tag (sha256-<hex> for a digest-only source).
 	Destination string   `json:"destination"`
 	Platforms   []string `json:"platforms,omitempty"`
+
+	line int // of Field in the configuration
 }
 
 // Catalog is one operator catalog, passed through to the catalog filter
@@ -178,7 +182,8 @@ func newPlan(ctx context.Context, m *Mirror, base string, src *source, graphs Gr
 		if err != nil {
 			errs = append(errs, fmt.Errorf("graph-data image: %w", err))
 		} else {
-			g := &GraphImage{Source: ref.Pull(), Destination: p.dest(GraphImageRepository, "latest"), Releases: p.dest(ReleaseImagesRepository, "")}
+			g := &GraphImage{Source: ref.Pull(), Destination: p.dest(GraphImageRepository, "latest"), Releases: p.dest(ReleaseImagesRepository, ""),
+				line: in.at("platform.graph", "").Line}
 			if !p.block(ref.Pull(), g.Destination) {
 				p.Graph = g
 			}
@@ -260,6 +265,32 @@ func (p *Plan) block(source, destination string, more ...string) bool {
 		}
 	}
 	return false
+}
+
+// ImageMappings are the graph-data image and the additional images as
+// SRC DST pairs, the shape mirror.Client.PlanImageMirror takes (with the
+// configuration's File, its errors name the ISC line). With no Target the
+// destinations are the names inside the directory, as ImageRequest.ToDir
+// wants them.
+func (p *Plan) ImageMappings() []mirror.Mapping {
+	var out []mirror.Mapping
+	if g := p.Graph; g != nil {
+		out = append(out, mirror.Mapping{Src: g.Source, Dst: g.Destination, Line: g.line})
+	}
+	for _, im := range p.Images {
+		out = append(out, mirror.Mapping{Src: im.Source, Dst: im.Destination, Line: im.line})
+	}
+	return out
+}
+
+// ReleaseRequest is the mirror.Client.PlanReleaseMirror request that
+// mirrors r as oc-mirror names it: components to Components, the release
+// image to Destination. The caller adds ToDir or FromDir. For
+// platform.release, whose Destination is known only from the payload, the
+// release image would land under Components: read the payload and use
+// ReleaseTarget instead.
+func (r Release) ReleaseRequest() mirror.ReleaseRequest {
+	return mirror.ReleaseRequest{From: r.Source, To: r.Components, ToReleaseImage: r.Destination}
 }
 
 // ReleaseTarget is where a payload's images go, as mirror.PlanRelease
@@ -390,7 +421,7 @@ func (p *Plan) planImages(in *planInput) []error {
 		if a.TargetTag != "" {
 			tag = a.TargetTag
 		}
-		img := Image{Field: f, Origin: a.Name, Source: ref.Pull(), Destination: p.dest(repo, tag)}
+		img := Image{Field: f, Origin: a.Name, Source: ref.Pull(), Destination: p.dest(repo, tag), line: in.src.at(f, "").Line}
 		for _, pl := range a.Platforms {
 			img.Platforms = append(img.Platforms, pl.String())
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -143,7 +144,7 @@ func TestPlanNaming(t *testing.T) {
 		t.Errorf("the catalog entry is not passed through: %+v", p.Catalogs[0].Operator)
 	}
 	wantGraph := &GraphImage{Source: DefaultGraphImage, Destination: "reg.example.com/mirror/openshift/graph-image:latest", Releases: "reg.example.com/mirror/openshift/release-images"}
-	if diff := cmp.Diff(wantGraph, p.Graph); diff != "" {
+	if diff := cmp.Diff(wantGraph, p.Graph, cmpopts.IgnoreUnexported(GraphImage{})); diff != "" {
 		t.Errorf("graph (-want +got):\n%s", diff)
 	}
 	wantBlocked := []Blocked{
