@@ -107,10 +107,22 @@ func channelMinor(ch string) (string, semver.Version, error) {
 	return ch[:i], v, nil
 }
 
-func channelHead(ctx context.Context, graphs GraphSource, ch, arch string) (semver.Version, error) {
+// checkedGraph is the graph of an OCP channel, checked.
+func checkedGraph(ctx context.Context, graphs GraphSource, ch, arch string) (*Graph, error) {
 	g, err := graphs.Graph(ctx, ChannelOCP, ch, arch)
+	if err == nil {
+		err = g.Check()
+	}
 	if err != nil {
-		return semver.Version{}, fmt.Errorf("channel %q (%s): %w", ch, arch, err)
+		return nil, fmt.Errorf("channel %q (%s): %w", ch, arch, err)
+	}
+	return g, nil
+}
+
+func channelHead(ctx context.Context, graphs GraphSource, ch, arch string) (semver.Version, error) {
+	g, err := checkedGraph(ctx, graphs, ch, arch)
+	if err != nil {
+		return semver.Version{}, err
 	}
 	if len(g.Nodes) == 0 {
 		return semver.Version{}, fmt.Errorf("channel %q (%s), on the update path between the listed channels, has no releases", ch, arch)
@@ -122,9 +134,9 @@ func channelHead(ctx context.Context, graphs GraphSource, ch, arch string) (semv
 // pathIn is the shortest update path from one version to another inside a
 // channel; missing says from is not in the channel.
 func pathIn(ctx context.Context, graphs GraphSource, ch, arch string, from, to semver.Version) (nodes []pathNode, missing bool, err error) {
-	g, err := graphs.Graph(ctx, ChannelOCP, ch, arch)
+	g, err := checkedGraph(ctx, graphs, ch, arch)
 	if err != nil {
-		return nil, false, fmt.Errorf("channel %q (%s): %w", ch, arch, err)
+		return nil, false, err
 	}
 	fi, ti := g.find(from), g.find(to)
 	if fi < 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +62,56 @@ func FuzzParseImageSetConfiguration(f *testing.F) {
 		}
 		if diff := cmp.Diff(c, again, cmpopts.IgnoreUnexported(ImageSetConfiguration{}), cmpopts.EquateEmpty()); diff != "" {
 			t.Fatalf("round trip (-first +again):\n%s", diff)
+		}
+	})
+}
+
+// FuzzParseGraph: an update-graph answer (untrusted, from the network)
+// never panics the parser or the selection; a selection is ascending and a
+// shortest path follows edges from its start to its end.
+func FuzzParseGraph(f *testing.F) {
+	for _, g := range []*Graph{
+		testGraph("amd64", []string{"4.16.2", "4.16.0", "4.16.1"}, "4.16.0>4.16.1", "4.16.1>4.16.2", "4.16.0>4.16.2"),
+		testGraph("multi", []string{"4.16.0"}),
+		{},
+	} {
+		b, err := json.Marshal(g)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, "4.16.0", "4.16.2", true)
+	}
+	f.Add([]byte(`{"nodes":[{"version":"1.0.0","payload":"a/b@sha256:`+strings.Repeat("0", 64)+`"}],"edges":[[0,0]]}`), "", "", false)
+	f.Fuzz(func(t *testing.T, data []byte, min, max string, shortest bool) {
+		g, err := ParseGraph(data)
+		if err != nil {
+			return
+		}
+		sel, err := g.SelectReleases(ReleaseChannel{Name: "c", MinVersion: min, MaxVersion: max, ShortestPath: shortest}, "amd64")
+		if err != nil {
+			return
+		}
+		for i := 1; i < len(sel); i++ {
+			if !g.version(sel[i-1]).LT(g.version(sel[i])) {
+				t.Fatalf("selection not ascending: %v", sel)
+			}
+		}
+		if len(g.Nodes) > 0 {
+			from, to := g.sorted()[0], g.sorted()[len(g.Nodes)-1]
+			if path := g.ShortestPath(from, to); path != nil {
+				edge := map[[2]int]bool{}
+				for _, e := range g.Edges {
+					edge[e] = true
+				}
+				if path[0] != from || path[len(path)-1] != to {
+					t.Fatalf("path %v does not run from %d to %d", path, from, to)
+				}
+				for i := 1; i < len(path); i++ {
+					if !edge[[2]int{path[i-1], path[i]}] {
+						t.Fatalf("path %v steps off the edges", path)
+					}
+				}
+			}
 		}
 	})
 }

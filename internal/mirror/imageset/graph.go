@@ -28,6 +28,8 @@ type Graph struct {
 	Nodes []GraphNode `json:"nodes"`
 	// Edges are [from, to] indexes into Nodes: from can update to to.
 	Edges [][2]int `json:"edges"`
+
+	vers []semver.Version
 }
 
 // GraphNode is one release in a graph.
@@ -135,14 +137,23 @@ func (c *GraphClient) Graph(ctx context.Context, typ, channel, arch string) (*Gr
 	return g, nil
 }
 
-// ParseGraph reads a graph and checks it: every version a semantic
-// version and unique, every payload pinned by digest, every edge between
-// existing nodes. All problems are reported at once.
+// ParseGraph reads a graph and checks it (see Check).
 func ParseGraph(data []byte) (*Graph, error) {
 	var g Graph
 	if err := json.Unmarshal(data, &g); err != nil {
 		return nil, fmt.Errorf("not an update graph: %w", err)
 	}
+	if err := g.Check(); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// Check says what is wrong with a graph, all at once: every version a
+// semantic version and unique, every payload pinned by digest, every edge
+// between existing nodes. SelectReleases checks first, so a GraphSource
+// may hand over a graph it did not check.
+func (g *Graph) Check() error {
 	var errs []error
 	seen := map[string]int{}
 	for i, n := range g.Nodes {
@@ -159,19 +170,27 @@ func ParseGraph(data []byte) (*Graph, error) {
 		}
 	}
 	for i, e := range g.Edges {
-		if e[0] < 0 || e[0] >= len(g.Nodes) || e[1] < 0 || e[1] >= len(g.Nodes) {
+		if !g.validEdge(e) {
 			errs = append(errs, fmt.Errorf("edges[%d]: [%d, %d] names a node that does not exist (%d nodes)", i, e[0], e[1], len(g.Nodes)))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return &g, nil
+	return errors.Join(errs...)
 }
 
-// version of node i; ParseGraph checked it parses.
+func (g *Graph) validEdge(e [2]int) bool {
+	return e[0] >= 0 && e[0] < len(g.Nodes) && e[1] >= 0 && e[1] < len(g.Nodes)
+}
+
+// version of node i (the zero version if it does not parse; Check
+// reports those), parsed once.
 func (g *Graph) version(i int) semver.Version {
-	return semver.MustParse(g.Nodes[i].Version)
+	if len(g.vers) != len(g.Nodes) {
+		g.vers = make([]semver.Version, len(g.Nodes))
+		for j, n := range g.Nodes {
+			g.vers[j], _ = semver.Parse(n.Version)
+		}
+	}
+	return g.vers[i]
 }
 
 // sorted returns node indexes by ascending version.
@@ -198,9 +217,14 @@ func (g *Graph) find(v semver.Version) int {
 // higher versions, as oc-mirror picks), as node indexes, or nil when there
 // is none.
 func (g *Graph) ShortestPath(from, to int) []int {
+	if from < 0 || from >= len(g.Nodes) || to < 0 || to >= len(g.Nodes) {
+		return nil
+	}
 	next := map[int][]int{}
 	for _, e := range g.Edges {
-		next[e[0]] = append(next[e[0]], e[1])
+		if g.validEdge(e) {
+			next[e[0]] = append(next[e[0]], e[1])
+		}
 	}
 	for k := range next {
 		ns := next[k]
@@ -245,6 +269,9 @@ func (g *Graph) ShortestPath(from, to int) []int {
 // A bound outside the channel's versions is an error naming the channel's
 // range; so is an empty channel (usually a misspelled name).
 func (g *Graph) SelectReleases(c ReleaseChannel, arch string) ([]int, error) {
+	if err := g.Check(); err != nil {
+		return nil, fmt.Errorf("channel %q (%s): the update graph is not valid: %w", c.Name, arch, err)
+	}
 	if len(g.Nodes) == 0 {
 		return nil, fmt.Errorf("channel %q has no releases for architecture %s: is the channel name right?", c.Name, arch)
 	}

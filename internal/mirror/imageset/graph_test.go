@@ -217,6 +217,16 @@ func TestSelectReleases(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+	t.Run("a graph nobody checked", func(t *testing.T) {
+		bad := &Graph{Nodes: []GraphNode{{Version: "x", Payload: "quay.io/a/b:1"}}, Edges: [][2]int{{0, 5}}}
+		_, err := bad.SelectReleases(ReleaseChannel{Name: "c"}, "amd64")
+		if err == nil || !strings.Contains(err.Error(), "the update graph is not valid") {
+			t.Errorf("err = %v", err)
+		}
+		if p := bad.ShortestPath(0, 5); p != nil {
+			t.Errorf("ShortestPath to a node that does not exist = %v", p)
+		}
+	})
 	t.Run("shortest path needs releases of the channel", func(t *testing.T) {
 		g := testGraph("amd64", []string{"4.16.0", "4.16.3"}, "4.16.0>4.16.3")
 		_, err := g.SelectReleases(ReleaseChannel{Name: "c", ShortestPath: true, MinVersion: "4.16.1", MaxVersion: "4.16.3"}, "amd64")

@@ -388,7 +388,9 @@ func (p *Plan) planReleases(ctx context.Context, in *planInput, graphs GraphSour
 		if a.Arch != b.Arch {
 			return a.Arch < b.Arch
 		}
-		return semver.MustParse(a.Version).LT(semver.MustParse(b.Version))
+		va, _ := semver.Parse(a.Version) // from a checked graph
+		vb, _ := semver.Parse(b.Version)
+		return va.LT(vb)
 	})
 	if pf.Release != "" {
 		ref, err := parseImageRef(pf.Release)
