@@ -146,6 +146,9 @@ func ParseGraph(data []byte) (*Graph, error) {
 	if err := g.Check(); err != nil {
 		return nil, err
 	}
+	if len(g.Nodes) > 0 {
+		g.version(0) // parse every version now, before the graph is shared
+	}
 	return &g, nil
 }
 
@@ -182,7 +185,8 @@ func (g *Graph) validEdge(e [2]int) bool {
 }
 
 // version of node i (the zero version if it does not parse; Check
-// reports those), parsed once.
+// reports those), parsed once: by ParseGraph for the graphs GraphClient
+// shares, on first use for a graph built elsewhere.
 func (g *Graph) version(i int) semver.Version {
 	if len(g.vers) != len(g.Nodes) {
 		g.vers = make([]semver.Version, len(g.Nodes))
