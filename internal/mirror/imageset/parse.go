@@ -51,15 +51,25 @@ func ParseImageSetConfiguration(file string, data []byte) (*ImageSetConfiguratio
 		return nil, err
 	}
 	c.src = d.src
-	v := &validator{src: d.src, bad: d.bad}
+	if err := errors.Join(append(toErrs(d.problems), toErrs(c.validate(d.bad))...)...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Validate checks c as ParseImageSetConfiguration does, for a
+// configuration built in code; every problem at once.
+func (c *ImageSetConfiguration) Validate() error {
+	return errors.Join(toErrs(c.validate(nil))...)
+}
+
+func (c *ImageSetConfiguration) validate(bad map[string]bool) []*Problem {
+	v := &validator{src: c.src, bad: bad}
 	v.mirror("mirror", &c.Mirror, true)
 	if c.ArchiveSize < 0 {
 		v.add("archiveSize", "must not be negative (it is in GiB; 0 or absent means the default)")
 	}
-	if err := errors.Join(append(toErrs(d.problems), toErrs(v.problems)...)...); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return v.problems
 }
 
 // ParseDeleteImageSetConfiguration parses and validates a
@@ -72,16 +82,26 @@ func ParseDeleteImageSetConfiguration(file string, data []byte) (*DeleteImageSet
 		return nil, err
 	}
 	c.src = d.src
-	v := &validator{src: d.src, bad: d.bad}
-	m := Mirror{Platform: c.Delete.Platform, Operators: c.Delete.Operators, AdditionalImages: c.Delete.AdditionalImages, Helm: c.Delete.Helm, Samples: c.Delete.Samples}
-	v.mirror("delete", &m, false)
-	if err := errors.Join(append(toErrs(d.problems), toErrs(v.problems)...)...); err != nil {
+	if err := errors.Join(append(toErrs(d.problems), toErrs(c.validate(d.bad))...)...); err != nil {
 		return nil, err
 	}
 	if len(c.Delete.Platform.Channels) > 0 && len(c.Delete.Platform.Architectures) == 0 {
 		c.Delete.Platform.Architectures = []string{DefaultArchitecture}
 	}
 	return c, nil
+}
+
+// Validate checks c as ParseDeleteImageSetConfiguration does, for a
+// configuration built in code.
+func (c *DeleteImageSetConfiguration) Validate() error {
+	return errors.Join(toErrs(c.validate(nil))...)
+}
+
+func (c *DeleteImageSetConfiguration) validate(bad map[string]bool) []*Problem {
+	v := &validator{src: c.src, bad: bad}
+	m := Mirror{Platform: c.Delete.Platform, Operators: c.Delete.Operators, AdditionalImages: c.Delete.AdditionalImages, Helm: c.Delete.Helm, Samples: c.Delete.Samples}
+	v.mirror("delete", &m, false)
+	return v.problems
 }
 
 func toErrs(ps []*Problem) []error {

@@ -137,6 +137,11 @@ type blockRule struct {
 // blockedImages applied to every image. Every problem is returned at once;
 // problems about the configuration name its file, line and field.
 func NewPlan(ctx context.Context, c *ImageSetConfiguration, graphs GraphSource, opts PlanOptions) (*Plan, error) {
+	if c.src == nil { // built in code, not parsed (and so not yet validated)
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	return newPlan(ctx, &c.Mirror, "mirror", c.src, graphs, opts)
 }
 
@@ -144,6 +149,11 @@ func NewPlan(ctx context.Context, c *ImageSetConfiguration, graphs GraphSource, 
 // plan's destinations are what `berth mirror delete` removes from the
 // mirror under opts.Target.
 func NewDeletePlan(ctx context.Context, d *DeleteImageSetConfiguration, graphs GraphSource, opts PlanOptions) (*Plan, error) {
+	if d.src == nil {
+		if err := d.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	m := Mirror{Platform: d.Delete.Platform, Operators: d.Delete.Operators, AdditionalImages: d.Delete.AdditionalImages}
 	p, err := newPlan(ctx, &m, "delete", d.src, graphs, opts)
 	if p != nil {

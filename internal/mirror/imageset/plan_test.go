@@ -350,7 +350,11 @@ func TestPlanConstructed(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), `mirror.platform.channels[0]: channel "stable-4.99" has no releases`) {
 		t.Errorf("err = %v", err)
 	}
-	c.Mirror.Platform = Platform{}
+	c.Mirror.Helm = Helm{Local: []HelmChart{{Name: "c"}}}
+	if _, err := NewPlan(context.Background(), c, nil, PlanOptions{}); err == nil || err.Error() != "mirror.helm: helm is not supported yet: list the charts' images under additionalImages instead" {
+		t.Errorf("an invalid configuration built in code: err = %v", err)
+	}
+	c.Mirror.Platform, c.Mirror.Helm = Platform{}, Helm{}
 	p, err := NewPlan(context.Background(), c, nil, PlanOptions{Target: "reg.example.com"})
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ type validator struct {
 // add records a problem at path unless decoding already reported path or
 // one of its parents.
 func (v *validator) add(path, format string, args ...any) {
-	for q := path; ; q = parentPath(q) {
+	for q := path; v.bad != nil; q = parentPath(q) {
 		if v.bad[q] {
 			return
 		}
