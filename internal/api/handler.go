@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/pullthrough"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -36,6 +37,10 @@ type Options struct {
 	// AuthRealm overrides the token endpoint URL sent in challenges
 	// (default: TokenPath on the host and scheme the client used).
 	AuthRealm string
+	// PullThrough, when set, serves the repositories under its prefixes
+	// (and requests with containerd's ?ns=) as a caching mirror of their
+	// upstreams; pushes and deletes there are refused.
+	PullThrough *pullthrough.Cache
 }
 
 // Handler serves the distribution API.
@@ -121,10 +126,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (Route, error) {
 	if !ok {
 		return rt, oci.Errorf(oci.ErrUnsupported, "no such endpoint: %s", r.URL.Path).WithStatus(http.StatusNotFound)
 	}
+	rt, cached := h.cacheRoute(r, rt)
 	if h.opts.Auth != nil {
 		if r, err = h.authorize(w, r, rt); err != nil {
 			return rt, err
 		}
+	}
+	if cached && (rt.Action == ActionPush || rt.Action == ActionDelete) {
+		return rt, h.opts.PullThrough.Refuse(rt.Repo, r.Method)
 	}
 	if h.opts.ReadOnly && (rt.Action == ActionPush || rt.Action == ActionDelete) {
 		return rt, oci.Errorf(oci.ErrUnsupported, "the registry is in read-only mode: pushes and deletes are refused").WithStatus(http.StatusMethodNotAllowed)
@@ -141,6 +150,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (Route, error) {
 		return rt, err
 	}
 	defer release()
+	if cached {
+		return rt, h.dispatchCache(w, r, rt)
+	}
 	return rt, h.dispatch(w, r, rt)
 }
 

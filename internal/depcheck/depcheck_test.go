@@ -24,7 +24,7 @@ var fences = []struct {
 	{"github.com/spf13/cobra", []string{module + "/cmd/"}},
 	{"github.com/golang-jwt/jwt", []string{module + "/internal/auth"}},
 	{"golang.org/x/crypto/bcrypt", []string{module + "/internal/auth"}},
-	{"net/http", []string{module + "/internal/oci", module + "/internal/api", module + "/internal/server", module + "/internal/mirror", module + "/internal/bench", module + "/internal/testpeer", module + "/conformance", module + "/cmd/"}},
+	{"net/http", []string{module + "/internal/oci", module + "/internal/api", module + "/internal/server", module + "/internal/mirror", module + "/internal/pullthrough/pullthroughtest", module + "/internal/bench", module + "/internal/testpeer", module + "/conformance", module + "/cmd/"}},
 }
 
 func TestDependencyFence(t *testing.T) {

@@ -36,6 +36,24 @@ var migrations = []func(ctx context.Context, tx *txn) error{
 		}
 		return nil
 	},
+	// 2: manifests.pulled, the last time a manifest was pulled (0: never
+	// since it was stored), so a pull-through cache evicts the least
+	// recently pulled first.
+	func(ctx context.Context, tx *txn) error {
+		typ := "INTEGER"
+		if tx.pg {
+			typ = "BIGINT"
+		}
+		for _, q := range []string{
+			`ALTER TABLE manifests ADD COLUMN pulled ` + typ + ` NOT NULL DEFAULT 0`,
+			`CREATE INDEX IF NOT EXISTS manifests_by_pulled ON manifests (pulled)`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
 // SchemaVersion is the version OpenSQLite and OpenPostgres upgrade a

@@ -149,6 +149,10 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) er
 // held by the repository; if tag is set the tag is moved to it and the move
 // kept in the tag's history.
 func (s *Store) PutManifest(ctx context.Context, m Manifest, blobs, children []digest.Digest, tag string) error {
+	return s.putManifest(ctx, m, blobs, children, tag, true)
+}
+
+func (s *Store) putManifest(ctx context.Context, m Manifest, blobs, children []digest.Digest, tag string, checkRefs bool) error {
 	ann := ""
 	if len(m.Annotations) > 0 {
 		b, _ := json.Marshal(m.Annotations)
@@ -157,7 +161,13 @@ func (s *Store) PutManifest(ctx context.Context, m Manifest, blobs, children []d
 	now := time.Now().UnixNano()
 	return s.tx(ctx, func(tx *txn) error {
 		var missing []digest.Digest
-		for _, d := range blobs {
+		mustHoldBlobs, mustHoldChildren := blobs, children
+		if !checkRefs {
+			// A cached manifest: its references come when asked for, but
+			// are recorded below all the same, so gc keeps them.
+			mustHoldBlobs, mustHoldChildren = nil, nil
+		}
+		for _, d := range mustHoldBlobs {
 			var one int
 			err := tx.QueryRowContext(ctx, `SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?`, m.Repo, string(d)).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {
@@ -166,7 +176,7 @@ func (s *Store) PutManifest(ctx context.Context, m Manifest, blobs, children []d
 				return err
 			}
 		}
-		for _, d := range children {
+		for _, d := range mustHoldChildren {
 			var one int
 			err := tx.QueryRowContext(ctx, `SELECT 1 FROM manifests WHERE repo = ? AND digest = ?`, m.Repo, string(d)).Scan(&one)
 			if errors.Is(err, sql.ErrNoRows) {

@@ -18,6 +18,8 @@ import (
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/mirror"
+	"github.com/berth-registry/berth/internal/pullthrough"
 	"github.com/berth-registry/berth/internal/registry"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +34,8 @@ type Server struct {
 	meta    *metadata.Store
 	blobs   storage.Backend
 	reg     *registry.Registry
+	cache   *pullthrough.Cache
+	stop    context.CancelFunc // ends the cache's fills and background work
 	handler http.Handler
 }
 
@@ -210,6 +214,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	reg := registry.New(blobs, meta, registry.Options{Secret: []byte(cfg.HTTPSecret)})
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cache, stop, err := newCache(ctx, cfg.PullThrough, reg, promReg, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	h := api.NewHandler(reg, log, api.Options{
 		ReadOnly:      cfg.ReadOnly,
 		DisableDelete: cfg.DisableDelete,
@@ -218,8 +227,37 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		Metrics:       promReg,
 		Auth:          authz,
 		AuthRealm:     realm,
+		PullThrough:   cache,
 	})
-	return &Server{cfg: cfg, log: log, stores: st, meta: meta, blobs: blobs, reg: reg, handler: h}, nil
+	return &Server{cfg: cfg, log: log, stores: st, meta: meta, blobs: blobs, reg: reg, cache: cache, stop: stop, handler: h}, nil
+}
+
+// newCache builds the pull-through cache from pc (nil when it is off),
+// with one upstream client per upstream. Its fills run until stop.
+func newCache(ctx context.Context, pc *config.PullThrough, reg *registry.Registry, promReg *prometheus.Registry, log *slog.Logger) (*pullthrough.Cache, context.CancelFunc, error) {
+	if pc == nil {
+		return nil, func() {}, nil
+	}
+	opts := pullthrough.Options{MaxSize: int64(pc.MaxSize), MaxUnusedAge: pc.MaxUnusedAge.D(), Metrics: promReg, Log: log}
+	for i, u := range pc.Upstreams {
+		client, err := mirror.NewUpstream(mirror.UpstreamOptions{URL: u.URL, AuthFile: u.AuthFile, CAFile: u.CAFile, Insecure: u.Insecure, Timeout: u.Timeout.D(), Log: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("pullThrough.upstreams[%d]: %w", i, err)
+		}
+		host := client.Host()
+		opts.Upstreams = append(opts.Upstreams, pullthrough.Upstream{
+			Prefix: u.Prefix, Client: client, TagTTL: u.TagTTL.D(), Timeout: u.Timeout.D(),
+			DockerHub: u.Prefix == "docker.io" || host == "registry-1.docker.io" || host == "index.docker.io" || host == "docker.io",
+		})
+		log.Info("pull-through upstream", "prefix", u.Prefix, "url", u.URL, "tagTTL", u.TagTTL.D().String(), "timeout", u.Timeout.D().String(), "auth", u.AuthFile != "", "ca", u.CAFile != "")
+	}
+	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c, err := pullthrough.New(cctx, reg, opts)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return c, stop, nil
 }
 
 // newAuthorizer builds access control from cfg.Auth; nil when it is off.
@@ -254,8 +292,11 @@ func newAuthorizer(cfg *config.Config, log *slog.Logger) (*auth.Authorizer, stri
 // Handler is the server's HTTP handler (for in-process tests).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close releases the stores.
-func (s *Server) Close() error { return s.stores.Close() }
+// Close ends the cache's fills and releases the stores.
+func (s *Server) Close() error {
+	s.stop()
+	return s.stores.Close()
+}
 
 // Serve answers on ln until ctx ends, then stops accepting and waits up to
 // the configured shutdown timeout for in-flight requests.
@@ -269,6 +310,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go s.purgeLoop(ctx)
 	go s.maintenanceLoop(ctx)
+	if s.cache != nil {
+		go s.cache.Run(ctx)
+	}
 	go func() {
 		if s.cfg.TLS.Enabled() {
 			tc, err := tlsConfig(s.cfg.TLS)

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentTagWrites", concurrentTagWrites},
 		{"StaleLinksAndConditionalDelete", staleLinksAndConditionalDelete},
 		{"ConcurrentPushAndGC", concurrentPushAndGC},
+		{"CachedManifestsAndEviction", cachedManifestsAndEviction},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore) })
 	}
@@ -220,5 +221,78 @@ func concurrentPushAndGC(t *testing.T, open NewStore) {
 		default:
 			t.Fatalf("round %d: PutManifest: %v", i, pushErr)
 		}
+	}
+}
+
+// cachedManifestsAndEviction: a cached manifest is stored before what it
+// references, which stays referenced for gc; eviction goes least recently
+// pulled first, keeps blobs another manifest still references, and yields
+// to a pull that raced it.
+func cachedManifestsAndEviction(t *testing.T, open NewStore) {
+	ctx := context.Background()
+	s := open(t)
+	shared, onlyA, onlyB := digest.FromString("shared"), digest.FromString("only-a"), digest.FromString("only-b")
+	a := metadata.Manifest{Repo: "quay.io/x/app", Digest: digest.FromString("ma"), MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 100}
+	b := metadata.Manifest{Repo: "quay.io/x/app", Digest: digest.FromString("mb"), MediaType: a.MediaType, Size: 200}
+	if err := s.PutCachedManifest(ctx, a, []digest.Digest{shared, onlyA}, nil, "a"); err != nil {
+		t.Fatalf("a cached manifest must not need its blobs yet: %v", err)
+	}
+	if ok, err := s.BlobReferenced(ctx, onlyA); err != nil || !ok {
+		t.Fatalf("a cached manifest's blob is not referenced for gc: %v %v", ok, err)
+	}
+	if err := s.PutCachedManifest(ctx, b, []digest.Digest{shared, onlyB}, nil, "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct {
+		d digest.Digest
+		n int64
+	}{{shared, 1000}, {onlyA, 10}, {onlyB, 20}} {
+		if err := s.LinkBlob(ctx, "quay.io/x/app", l.d, l.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.LinkBlob(ctx, "pushed/app", onlyA, 10); err != nil {
+		t.Fatal(err)
+	}
+	prefixes := []string{"quay.io", "docker.io"}
+	if n, err := s.CachedBytes(ctx, prefixes); err != nil || n != 1000+10+20+100+200 {
+		t.Fatalf("CachedBytes = %d, %v", n, err)
+	}
+	now := time.Now()
+	if err := s.MarkPulled(ctx, a.Repo, a.Digest, now); err != nil {
+		t.Fatal(err)
+	}
+	lru, err := s.LeastRecentlyPulled(ctx, prefixes, now.Add(time.Hour), 10)
+	if err != nil || len(lru) != 2 || lru[0].Digest != b.Digest || lru[1].Digest != a.Digest {
+		t.Fatalf("LeastRecentlyPulled = %+v, %v (want b, then a)", lru, err)
+	}
+	if lru, _ := s.LeastRecentlyPulled(ctx, []string{"quay"}, now.Add(time.Hour), 10); len(lru) != 0 {
+		t.Fatalf("prefix matched part of a path component: %+v", lru)
+	}
+	if _, err := s.EvictManifest(ctx, a.Repo, a.Digest, now); !errors.Is(err, metadata.ErrInUse) {
+		t.Fatalf("evicting a manifest pulled since the decision: %v, want ErrInUse", err)
+	}
+	links, err := s.EvictManifest(ctx, b.Repo, b.Digest, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(links) != 1 || links[0].Digest != onlyB {
+		t.Fatalf("evicting b unlinked %+v, want only %s (shared is a's too)", links, onlyB)
+	}
+	if _, err := s.ResolveTag(ctx, b.Repo, "b"); !errors.Is(err, metadata.ErrNotFound) {
+		t.Fatalf("evicted manifest's tag survives: %v", err)
+	}
+	if n, _ := s.BlobSize(ctx, a.Repo, shared); n != 1000 {
+		t.Fatal("a blob another cached image uses was unlinked")
+	}
+	links, err = s.EvictManifest(ctx, a.Repo, a.Digest, now.Add(time.Minute))
+	if err != nil || len(links) != 2 {
+		t.Fatalf("evicting a: %+v, %v", links, err)
+	}
+	if ok, _ := s.BlobReferenced(ctx, onlyA); !ok {
+		t.Fatal("a blob a pushed repository links counts as unreferenced")
+	}
+	if ok, _ := s.BlobReferenced(ctx, shared); ok {
+		t.Fatal("a blob nothing uses any more is still referenced")
 	}
 }

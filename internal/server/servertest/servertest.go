@@ -40,13 +40,15 @@ type Options struct {
 	MetadataDSN string
 	// HTTPSecret signs upload session ids; replicas must share it.
 	HTTPSecret string
+	// PullThrough makes the server a caching mirror of upstreams.
+	PullThrough *config.PullThrough
 }
 
 // Start runs berth serve until the test ends and returns its host:port
 // (plain HTTP).
 func Start(t testing.TB, opts Options) string {
 	t.Helper()
-	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s", Auth: opts.Auth, MetadataDatabase: opts.MetadataDSN, HTTPSecret: opts.HTTPSecret}
+	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s", Auth: opts.Auth, MetadataDatabase: opts.MetadataDSN, HTTPSecret: opts.HTTPSecret, PullThrough: opts.PullThrough}
 	switch {
 	case opts.Memory:
 		cfg.Storage.EmptyDir = &struct{}{}
