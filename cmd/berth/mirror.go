@@ -105,7 +105,7 @@ manifest before anything is pushed; a missing or corrupt archive is named.`,
 	pf.StringVar(&f.archiveSize, "archive-size", "", "with --to-dir: after writing, pack the directory into numbered tar files of at most this size (e.g. 4GiB, 700MiB, 4.7GB; at least 16KiB) in --archive-dir; files that do not fit are split across archives")
 	pf.StringVar(&f.archiveDir, "archive-dir", "", "where --archive-size writes berth-archive-NNNN.tar and berth-archives.json (default: DIR-archives next to --to-dir, so the directory stays a working copy and only the archives are carried)")
 	pf.StringVar(&f.unpackDir, "unpack-dir", "", "with --from-dir pointing at archives: unpack into this directory and keep it (default: a temporary directory, removed afterwards)")
-	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorStateCmd(f), newMirrorUnpackCmd())
+	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorStateCmd(f), newMirrorUnpackCmd(f))
 	return cmd
 }
 
@@ -424,7 +424,9 @@ func (f *mirrorFlags) openFromDir(ctx context.Context, cmd *cobra.Command, dir s
 		target, cleanup = tmp, func() { os.RemoveAll(tmp) }
 	}
 	// Blobs verified by this unpack are pushed without hashing them again.
-	l, st, err := mirror.OpenUnpacked(ctx, dir, target)
+	progress, stop := f.unpackProgress(ctx, cmd, dir)
+	l, st, err := mirror.OpenUnpacked(ctx, dir, target, mirror.UnpackOptions{Progress: progress})
+	stop()
 	if err != nil {
 		cleanup()
 		return nil, nop, fmt.Errorf("--from-dir %s: %w; nothing was pushed", dir, err)
@@ -434,7 +436,53 @@ func (f *mirrorFlags) openFromDir(ctx context.Context, cmd *cobra.Command, dir s
 	return l, cleanup, nil
 }
 
-func newMirrorUnpackCmd() *cobra.Command {
+// unpackProgress shows an unpack's progress as --progress asks: a bar on a
+// terminal, a line every --progress-interval otherwise.
+func (f *mirrorFlags) unpackProgress(ctx context.Context, cmd *cobra.Command, dir string) (func(done, total int64), func()) {
+	stderr := cmd.ErrOrStderr()
+	mode := f.progress
+	if f.quiet {
+		mode = "none"
+	}
+	if mode == "auto" || mode == "" {
+		mode = "lines"
+		if fh, ok := stderr.(*os.File); ok && isatty.IsTerminal(fh.Fd()) {
+			mode = "bars"
+		}
+	}
+	start := time.Now()
+	switch mode {
+	case "bars":
+		p := mpb.NewWithContext(ctx, mpb.WithOutput(stderr), mpb.WithWidth(40), mpb.WithAutoRefresh())
+		var bar *mpb.Bar
+		return func(done, total int64) {
+				if bar == nil {
+					bar = p.AddBar(total, mpb.PrependDecorators(decor.Name("unpack and verify ")),
+						mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
+				}
+				bar.SetCurrent(done)
+			}, func() {
+				if bar != nil {
+					bar.SetTotal(-1, true)
+				}
+				p.Wait()
+			}
+	case "lines":
+		var last time.Time
+		period := f.progressPeriod
+		return func(done, total int64) {
+			if now := time.Now(); period > 0 && now.Sub(last) >= period {
+				last = now
+				secs := now.Sub(start).Seconds()
+				fmt.Fprintf(stderr, "mirror: unpacking %s: %s of %s verified (%.0f%%), %.1f MiB/s\n",
+					dir, humanMiB(done), humanMiB(total), 100*float64(done)/float64(max(total, 1)), float64(done)/(1<<20)/max(secs, 0.001))
+			}
+		}, func() {}
+	}
+	return nil, func() {}
+}
+
+func newMirrorUnpackCmd(f *mirrorFlags) *cobra.Command {
 	var fromDir, toDir string
 	cmd := &cobra.Command{
 		Use:   "unpack --from-dir ARCHIVE_DIR --to-dir DIR",
@@ -459,7 +507,9 @@ it), and DIR must not be pushed until an unpack has succeeded.
 			if !mirror.IsArchiveDir(fromDir) {
 				return fmt.Errorf("--from-dir %s: no %s in it: not a directory of archives written by --archive-size", fromDir, mirror.ArchiveManifestFile)
 			}
-			st, err := mirror.UnpackArchives(cmd.Context(), fromDir, toDir)
+			progress, stop := f.unpackProgress(cmd.Context(), cmd, fromDir)
+			st, err := mirror.UnpackArchivesWith(cmd.Context(), fromDir, toDir, mirror.UnpackOptions{Progress: progress})
+			stop()
 			if err != nil {
 				return err
 			}

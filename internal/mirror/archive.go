@@ -506,6 +506,18 @@ type UnpackStats struct {
 // anything is read. On error the layout must not be pushed: files already
 // renamed into it are verified, but others are missing.
 func UnpackArchives(ctx context.Context, archiveDir, layoutDir string) (*UnpackStats, error) {
+	return UnpackArchivesWith(ctx, archiveDir, layoutDir, UnpackOptions{})
+}
+
+// UnpackOptions tune an unpack.
+type UnpackOptions struct {
+	// Progress, when set, is called as bytes are unpacked and verified:
+	// done and total count the bytes of every archive.
+	Progress func(done, total int64)
+}
+
+// UnpackArchivesWith is UnpackArchives with options.
+func UnpackArchivesWith(ctx context.Context, archiveDir, layoutDir string, opts UnpackOptions) (*UnpackStats, error) {
 	mpath := filepath.Join(archiveDir, ArchiveManifestFile)
 	mf, err := os.Open(mpath)
 	if err != nil {
@@ -542,7 +554,10 @@ func UnpackArchives(ctx context.Context, archiveDir, layoutDir string) (*UnpackS
 			byArchive[pt.Archive] = append(byArchive[pt.Archive], slot{i, j})
 		}
 	}
-	u := &unpacker{layout: layoutDir, set: set}
+	u := &unpacker{layout: layoutDir, set: set, progress: opts.Progress}
+	for _, a := range set.Archives {
+		u.total += a.Size
+	}
 	defer u.abort()
 	st := &UnpackStats{}
 	for _, a := range set.Archives {
@@ -571,8 +586,8 @@ func UnpackArchives(ctx context.Context, archiveDir, layoutDir string) (*UnpackS
 // every blob the unpack just hashed: pushing it reads those blobs without
 // hashing them again. A layout unpacked by an earlier process is opened
 // with OpenLayout and verified on the way out.
-func OpenUnpacked(ctx context.Context, archiveDir, layoutDir string) (*Layout, *UnpackStats, error) {
-	st, err := UnpackArchives(ctx, archiveDir, layoutDir)
+func OpenUnpacked(ctx context.Context, archiveDir, layoutDir string, opts UnpackOptions) (*Layout, *UnpackStats, error) {
+	st, err := UnpackArchivesWith(ctx, archiveDir, layoutDir, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -593,6 +608,9 @@ func OpenUnpacked(ctx context.Context, archiveDir, layoutDir string) (*Layout, *
 type unpacker struct {
 	layout string
 	set    *ArchiveSet
+
+	progress    func(done, total int64)
+	done, total int64
 
 	// The file being assembled (its parts may span archives).
 	out  *os.File
@@ -615,8 +633,12 @@ func (u *unpacker) archive(a ArchiveInfo, dir string, read func(*tar.Reader) err
 		return &ArchiveError{Archive: a.Name, Err: fmt.Errorf("%w: %v", ErrArchiveMissing, err)}
 	}
 	defer f.Close()
-	h := sha256.New()
-	tee := io.TeeReader(f, h)
+	// The archive's own hash runs on another core than the files' hashes
+	// and writes: each byte is hashed twice, and one sha256 stream is
+	// slower than the disk on CPUs without SHA instructions.
+	h := newAsyncHash()
+	defer h.stop()
+	tee := io.TeeReader(&progressReader{r: f, u: u}, h)
 	if err := read(tar.NewReader(tee)); err != nil {
 		var ae *ArchiveError
 		if errors.As(err, &ae) {
@@ -627,7 +649,7 @@ func (u *unpacker) archive(a ArchiveInfo, dir string, read func(*tar.Reader) err
 	if _, err := io.Copy(io.Discard, tee); err != nil {
 		return &ArchiveError{Archive: a.Name, Err: err}
 	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != a.Digest {
+	if got := "sha256:" + hex.EncodeToString(h.sum()); got != a.Digest {
 		return &ArchiveError{Archive: a.Name, Err: fmt.Errorf("%w: the file hashes to %s, the manifest says %s", ErrArchiveCorrupt, got, a.Digest)}
 	}
 	return nil
@@ -675,4 +697,78 @@ func (u *unpacker) entry(tr *tar.Reader, archive string, i, j int) error {
 		os.Remove(u.tmp)
 	}
 	return err
+}
+
+// progressReader reports archive bytes read to the unpack's Progress.
+type progressReader struct {
+	r io.Reader
+	u *unpacker
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 && p.u.progress != nil {
+		p.u.done += int64(n)
+		p.u.progress(p.u.done, p.u.total)
+	}
+	return n, err
+}
+
+// asyncHash is a sha256 fed from another goroutine: Write copies the bytes
+// into a pooled buffer and queues them, so hashing overlaps the caller's
+// own work.
+type asyncHash struct {
+	ch      chan []byte
+	free    chan []byte
+	done    chan struct{}
+	result  []byte
+	stopped bool
+}
+
+const asyncHashBuf = 256 << 10
+
+func newAsyncHash() *asyncHash {
+	a := &asyncHash{ch: make(chan []byte, 4), free: make(chan []byte, 6), done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		h := sha256.New()
+		for b := range a.ch {
+			h.Write(b)
+			select {
+			case a.free <- b[:0]:
+			default:
+			}
+		}
+		a.result = h.Sum(nil)
+	}()
+	return a
+}
+
+func (a *asyncHash) Write(p []byte) (int, error) {
+	for rest := p; len(rest) > 0; {
+		var b []byte
+		select {
+		case b = <-a.free:
+		default:
+			b = make([]byte, 0, asyncHashBuf)
+		}
+		n := min(len(rest), cap(b))
+		a.ch <- append(b, rest[:n]...)
+		rest = rest[n:]
+	}
+	return len(p), nil
+}
+
+// sum waits for the queued bytes and returns the digest.
+func (a *asyncHash) sum() []byte {
+	a.stop()
+	return a.result
+}
+
+func (a *asyncHash) stop() {
+	if !a.stopped {
+		a.stopped = true
+		close(a.ch)
+		<-a.done
+	}
 }

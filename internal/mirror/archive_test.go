@@ -75,9 +75,23 @@ func TestArchiveRoundTrip(t *testing.T) {
 	}
 
 	out := filepath.Join(t.TempDir(), "unpacked")
-	st, err := mirror.UnpackArchives(context.Background(), adir, out)
+	var last, total, calls int64
+	st, err := mirror.UnpackArchivesWith(context.Background(), adir, out, mirror.UnpackOptions{Progress: func(done, all int64) {
+		if done < last {
+			t.Errorf("progress went back from %d to %d", last, done)
+		}
+		last, total = done, all
+		calls++
+	}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var archived int64
+	for _, a := range set.Archives {
+		archived += a.Size
+	}
+	if calls < int64(len(set.Archives)) || last != archived || total != archived {
+		t.Errorf("progress: %d calls, last %d of %d; want every archive byte (%d) reported", calls, last, total, archived)
 	}
 	if st.Archives != len(set.Archives) || st.Files != len(set.Files) {
 		t.Errorf("unpacked %+v, want %d archives and %d files", st, len(set.Archives), len(set.Files))
