@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests drive: registry clients, the
-# CNCF Distribution reference registry, skopeo and podman, the object stores
+# CNCF Distribution reference registry, opm, skopeo and podman, the object stores
 # (MinIO, fake-gcs-server, Azurite) and a PostgreSQL server. Idempotent: a
 # peer already at its pinned version is left alone. Fails loudly when one
 # cannot be had, because a test that silently skips its peer proves nothing.
@@ -23,6 +23,27 @@ goinstall regsync  github.com/regclient/regclient/cmd/regsync@v0.11.7
 goinstall registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 goinstall minio    github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 goinstall fake-gcs-server github.com/fsouza/fake-gcs-server@v1.56.1
+
+# opm (operator-registry), the judge of rebuilt operator catalogs. `go install
+# ...@version` is refused for this module, so it is built from a throw-away
+# module that requires it; it needs cgo and these build tags.
+opminstall() { # version
+  local ver=$1 stamp="$bin/.opm.version" mod="github.com/operator-framework/operator-registry@$1" tmp
+  if [ -x "$bin/opm" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$mod" ]; then return 0; fi
+  echo "peers: building opm from $mod" >&2
+  tmp=$(mktemp -d)
+  # (&& chains: set -e does not apply inside a subshell tested with ||)
+  ( cd "$tmp" &&
+    printf 'module opmbuild\n' > go.mod &&
+    printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/operator-framework/operator-registry/cmd/opm"\n' > tools.go &&
+    go get "$mod" &&
+    go mod tidy &&
+    CGO_ENABLED=1 go build -tags json1,containers_image_openpgp -o "$bin/opm" github.com/operator-framework/operator-registry/cmd/opm
+  ) || { rm -rf "$tmp"; echo "peers: FAILED to build opm from $mod (needs gcc)" >&2; exit 1; }
+  rm -rf "$tmp"
+  echo "$mod" > "$stamp"
+}
+opminstall v1.60.0
 
 # Azurite (the Azure Storage emulator) is a Node package: installed under
 # .peers/node next to the bin directory, reached through a wrapper there.
@@ -58,7 +79,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq || true
   $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null || { echo "peers: FAILED to apt-get install ${need_apt[*]}" >&2; exit 1; }
 fi
-for p in crane regctl regsync registry minio fake-gcs-server azurite-blob; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
+for p in crane regctl regsync registry minio fake-gcs-server opm azurite-blob; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
 for p in skopeo podman; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
 have_postgres || { echo "peers: postgresql (initdb, postgres) missing" >&2; exit 1; }
 echo "$bin"
