@@ -105,7 +105,7 @@ manifest before anything is pushed; a missing or corrupt archive is named.`,
 	pf.StringVar(&f.archiveSize, "archive-size", "", "with --to-dir: after writing, pack the directory into numbered tar files of at most this size (e.g. 4GiB, 700MiB, 4.7GB; at least 16KiB) in --archive-dir; files that do not fit are split across archives")
 	pf.StringVar(&f.archiveDir, "archive-dir", "", "where --archive-size writes berth-archive-NNNN.tar and berth-archives.json (default: DIR-archives next to --to-dir, so the directory stays a working copy and only the archives are carried)")
 	pf.StringVar(&f.unpackDir, "unpack-dir", "", "with --from-dir pointing at archives: unpack into this directory and keep it (default: a temporary directory, removed afterwards)")
-	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorStateCmd(f), newMirrorUnpackCmd(f))
+	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorApplyCmd(f), newMirrorDeleteCmd(f), newMirrorStateCmd(f), newMirrorUnpackCmd(f))
 	return cmd
 }
 

@@ -103,3 +103,9 @@ func measureLoopback(ctx context.Context, total int64, buf []byte) (float64, err
 	}
 	return mibPerSec(total, elapsed), nil
 }
+
+// DurableWriteCeiling is the durable-write ceiling (MiB/s) of the disk
+// holding dir, for benchmarks elsewhere that compare against it.
+func DurableWriteCeiling(dir string, total int64) (float64, error) {
+	return measureDurableWrite(dir, total, ceilingBuf(1))
+}
