@@ -155,3 +155,19 @@ func (f *Filter) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Target returns where the rebuilt catalog is pushed, below the
+// destination prefix: TargetCatalog (default: srcRepo, the source's
+// repository path) and TargetTag (default: srcRef when it is a tag; empty
+// when the source is named by digest, which leaves the choice to the
+// caller: push by digest only, or name a tag).
+func (f *Filter) Target(srcRepo, srcRef string) (repo, tag string) {
+	repo, tag = strings.Trim(f.TargetCatalog, "/"), f.TargetTag
+	if repo == "" {
+		repo = srcRepo
+	}
+	if tag == "" && !strings.Contains(srcRef, ":") {
+		tag = srcRef
+	}
+	return repo, tag
+}

@@ -139,3 +139,19 @@ func checkGolden(t *testing.T, file string, got []byte) {
 		t.Errorf("%s differs (-want +got; -update to accept):\n%s", file, diff)
 	}
 }
+
+func TestTarget(t *testing.T) {
+	for _, tc := range []struct {
+		f                 Filter
+		srcRepo, srcRef   string
+		wantRepo, wantTag string
+	}{
+		{Filter{}, "redhat/redhat-operator-index", "v4.18", "redhat/redhat-operator-index", "v4.18"},
+		{Filter{TargetCatalog: "/mine/ops/", TargetTag: "v1"}, "redhat/index", "v4.18", "mine/ops", "v1"},
+		{Filter{}, "redhat/index", "sha256:" + strings.Repeat("a", 64), "redhat/index", ""},
+	} {
+		if repo, tag := tc.f.Target(tc.srcRepo, tc.srcRef); repo != tc.wantRepo || tag != tc.wantTag {
+			t.Errorf("%+v.Target(%q, %q) = %q, %q; want %q, %q", tc.f, tc.srcRepo, tc.srcRef, repo, tag, tc.wantRepo, tc.wantTag)
+		}
+	}
+}

@@ -2,7 +2,11 @@ package catalog
 
 import (
 	"bytes"
+	"context"
+	"strings"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // FuzzParseStream feeds arbitrary files to the FBC parser and the model
@@ -39,6 +43,27 @@ func FuzzParseStream(f *testing.F) {
 		}
 		if _, err := c.Apply(Filter{Catalog: "fuzz"}); err != nil {
 			return
+		}
+	})
+}
+
+// FuzzExtract feeds arbitrary layer bytes (any compression) to the layer
+// walker: it may refuse them, never panic.
+func FuzzExtract(f *testing.F) {
+	f.Add(buildTestLayer(f, "none", reg("a.json", `{"schema":"olm.package","name":"a"}`), reg(".wh.b", ""), symlink("c", "a.json")))
+	f.Add(buildTestLayer(f, "gzip", dirEntry(""), reg(".wh..wh..opq", ""), hardlink("d", "configs/a.json")))
+	f.Add(buildTestLayer(f, "zstd", reg("/configs", "")))
+	f.Add([]byte{0x1f, 0x8b, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := v1.Descriptor{Digest: sha256Hash(data), Size: int64(len(data))}
+		files, err := extract(context.Background(), blobSource{d.Digest: data}, "r", []v1.Descriptor{d}, "/configs")
+		if err != nil {
+			return
+		}
+		for p := range files {
+			if strings.HasPrefix(p, "/") || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") {
+				t.Fatalf("extracted path %q escapes the configs directory", p)
+			}
 		}
 	})
 }

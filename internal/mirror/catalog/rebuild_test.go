@@ -19,6 +19,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-registry/berth/internal/mirror"
 	"github.com/berth-registry/berth/internal/mirror/mirrortest"
@@ -62,6 +63,7 @@ func runOPM(t *testing.T, args ...string) []byte {
 // catalogSpec says how to build the synthetic catalog image.
 type catalogSpec struct {
 	multiArch bool
+	docker    bool // Docker schema 2 media types, as most catalogs in the wild
 	noLabel   bool
 	noConfigs bool
 }
@@ -99,6 +101,9 @@ func pushCatalog(t *testing.T, host, repo string, spec catalogSpec) string {
 		img, err := mirrortest.Image([]v1.Layer{base, fbc, wh}, arch, labels)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if spec.docker {
+			img = mutate.ConfigMediaType(mutate.MediaType(img, types.DockerManifestSchema2), types.DockerConfigJSON)
 		}
 		cf, err := img.ConfigFile()
 		if err != nil {
@@ -384,5 +389,74 @@ func TestReadRefusesWhatIsNotACatalog(t *testing.T) {
 	}
 	if _, err := Read(ctx, reg, "missing", "v1"); err == nil {
 		t.Error("a catalog that does not exist reads")
+	}
+}
+
+// TestLayoutRoundTrip reads a Docker-typed catalog from a registry,
+// rebuilds it into an OCI layout (the oci:// side of an ISC), reads the
+// rebuilt catalog back from the layout and has opm serve its cache.
+func TestLayoutRoundTrip(t *testing.T) {
+	opmBin(t)
+	ctx := context.Background()
+	host := servertest.Start(t, servertest.Options{})
+	pushCatalog(t, host, "src/docker", catalogSpec{docker: true})
+	cat, err := Read(ctx, registryFor(t, host), "src/docker", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cat.Manifest.MediaType != string(types.DockerManifestSchema2) {
+		t.Fatalf("source manifest is %s", cat.Manifest.MediaType)
+	}
+	res, err := cat.Config.Apply(Filter{Catalog: "oci://x", Packages: []PackageFilter{{Name: "foo"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	l, err := mirror.OpenLayout(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cat.Rebuild(ctx, res, l, "catalogs/foo", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out.MediaType != string(types.DockerManifestSchema2) {
+		t.Errorf("rebuilt manifest is %s, want the source's Docker type", out.MediaType)
+	}
+	l, err = mirror.OpenLayout(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, ref, err := LayoutImage(l)
+	if err != nil || repo != "catalogs/foo" || ref != "v1" {
+		t.Fatalf("LayoutImage: %q %q %v", repo, ref, err)
+	}
+	back, err := Read(ctx, l, repo, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(res.Config.Files(), back.Config.Files()); diff != "" {
+		t.Errorf("the rebuilt catalog reads back differently (-filtered +read):\n%s", diff)
+	}
+	var man imageManifest
+	if err := json.Unmarshal(back.Images[0].Manifest.Raw, &man); err != nil {
+		t.Fatal(err)
+	}
+	if last := man.Layers[len(man.Layers)-1]; last.MediaType != types.DockerLayer || last.Digest != out.Layers[0] {
+		t.Errorf("new layer %s %s, want %s %s", last.MediaType, last.Digest, types.DockerLayer, out.Layers[0])
+	}
+	// The rebuilt image, pushed on to a registry, serves with opm.
+	reg := registryFor(t, host)
+	if _, err := back.Rebuild(ctx, res, reg, "from-layout/foo", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	unpack(t, host+"/from-layout/foo:v1", root)
+	runOPM(t, "serve", filepath.Join(root, "configs"), "--cache-dir", filepath.Join(root, "tmp", "cache"), "--cache-only", "--cache-enforce-integrity")
+	if got := runOPM(t, "render", filepath.Join(root, "configs"), "-o", "json"); !bytes.Contains(got, []byte(`"foo.v1.2.0"`)) || bytes.Contains(got, []byte(`"bar"`)) {
+		t.Errorf("rebuilt twice, the catalog renders as:\n%s", got)
 	}
 }
