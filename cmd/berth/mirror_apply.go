@@ -14,8 +14,8 @@ import (
 
 func newMirrorApplyCmd(f *mirrorFlags) *cobra.Command {
 	var (
-		file, to, toDir, fromDir, manifestsDir, updateService, graphImage string
-		dryRun                                                            bool
+		file, to, toDir, fromDir, manifestsDir, updateService, graphImage, sigStore string
+		dryRun                                                                      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "apply -f ISC.yaml (--to REGISTRY[/PREFIX] | --to-dir DIR | --from-dir DIR --to REGISTRY[/PREFIX])",
@@ -49,7 +49,8 @@ After a push the cluster resources are written into --manifests-dir
 (default: DIR/cluster-resources with --from-dir, else ./cluster-resources):
 ImageDigestMirrorSet and ImageTagMirrorSet (input for berth policy render),
 a CatalogSource and a ClusterCatalog per rebuilt catalog (by digest), and an
-UpdateService with graph: true.
+UpdateService with graph: true, and the release signature ConfigMap
+(namespace openshift-config-managed) when --signature-store has signatures.
 
 Reruns are incremental: what the destination (or, with --since STATE, the
 receiving side) holds is not copied again; an interrupted run resumes by
@@ -97,6 +98,9 @@ destination and every catalog filter decision.`,
 				return err
 			}
 			req := apply.Request{Config: cfg, To: to, Graphs: &imageset.GraphClient{URL: updateService}, GraphImage: graphImage}
+			if sigStore != "none" && fromDir == "" {
+				req.Signatures = &imageset.SignatureClient{URL: sigStore}
+			}
 			if toDir != "" {
 				if req.ToDir, err = mirror.OpenLayout(toDir, true); err != nil {
 					return err
@@ -175,6 +179,7 @@ destination and every catalog filter decision.`,
 	fl.StringVar(&manifestsDir, "manifests-dir", "", "where the cluster resources go (default DIR/cluster-resources with --from-dir, else ./cluster-resources)")
 	fl.StringVar(&updateService, "update-service", "", "update-graph (Cincinnati) service URL for release channels (default "+imageset.DefaultOCPGraphURL+")")
 	fl.StringVar(&graphImage, "graph-image", "", "graph-data image mirrored for graph: true (default "+imageset.DefaultGraphImage+")")
+	fl.StringVar(&sigStore, "signature-store", imageset.DefaultSignatureStore, "where release signatures are read (URL/sha256=<hex>/signature-N), for the signature ConfigMap; none to skip")
 	fl.BoolVar(&dryRun, "dry-run", false, "print every source and destination and every catalog filter decision; copy nothing")
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,8 +31,10 @@ import (
 type applyFixture struct {
 	src      *mirrortest.CountingRegistry
 	graphURL string
-	release  *mirrortest.Release
-	catalog  string
+	// sigURL is a signature store holding one signature of the release.
+	sigURL  string
+	release *mirrortest.Release
+	catalog string
 	// images maps each package to the bundle and related image refs its
 	// head needs, by digest.
 	images     map[string][]string
@@ -72,6 +75,16 @@ func newApplyFixture(t *testing.T) *applyFixture {
 	}))
 	t.Cleanup(gs.Close)
 	f.graphURL = gs.URL
+	sigPath := "/sha256=" + strings.TrimPrefix(f.release.Digest, "sha256:") + "/signature-1"
+	ss := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != sigPath {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("release-signature-bytes"))
+	}))
+	t.Cleanup(ss.Close)
+	f.sigURL = ss.URL
 
 	var fbc strings.Builder
 	for i, pkg := range []string{"foo", "bar"} {
@@ -162,7 +175,7 @@ func TestMirrorApplyDisconnected(t *testing.T) {
 	to := dst + "/mirror"
 
 	// A dry run resolves everything and writes nothing.
-	out, errOut, err := runBerth(t, "mirror", "apply", "-f", isc, "--to", to, "--dry-run", "--update-service", f.graphURL)
+	out, errOut, err := runBerth(t, "mirror", "apply", "-f", isc, "--to", to, "--dry-run", "--update-service", f.graphURL, "--signature-store", "none")
 	if err != nil {
 		t.Fatalf("dry run: %v\n%s", err, errOut)
 	}
@@ -176,7 +189,7 @@ func TestMirrorApplyDisconnected(t *testing.T) {
 	}
 
 	usb := filepath.Join(work, "usb")
-	if _, errOut, err := runBerth(t, "mirror", "apply", "-f", isc, "--to-dir", usb, "--archive-size", "256KiB", "--update-service", f.graphURL, "--progress", "none"); err != nil {
+	if _, errOut, err := runBerth(t, "mirror", "apply", "-f", isc, "--to-dir", usb, "--archive-size", "256KiB", "--update-service", f.graphURL, "--signature-store", f.sigURL, "--progress", "none"); err != nil {
 		t.Fatalf("to-dir: %v\n%s", err, errOut)
 	}
 	f.src.SetFail(func(*http.Request) (int, bool) { return http.StatusServiceUnavailable, true })
@@ -188,10 +201,14 @@ func TestMirrorApplyDisconnected(t *testing.T) {
 		t.Fatalf("from-dir: %v\n%s\n%s", err, out, errOut)
 	}
 	resources := filepath.Join(archives, "cluster-resources")
-	for _, fn := range []string{"idms-oc-mirror.yaml", "itms-oc-mirror.yaml"} {
+	for _, fn := range []string{"idms-oc-mirror.yaml", "itms-oc-mirror.yaml", "signature-configmap.yaml"} {
 		if _, err := os.Stat(filepath.Join(resources, fn)); err != nil {
 			t.Fatalf("cluster resources: %v\n%s", err, out)
 		}
+	}
+	sigs, _ := os.ReadFile(filepath.Join(resources, "signature-configmap.yaml"))
+	if key := strings.Replace(f.release.Digest, ":", "-", 1) + "-1: " + base64.StdEncoding.EncodeToString([]byte("release-signature-bytes")); !strings.Contains(string(sigs), key) {
+		t.Errorf("signature ConfigMap lacks %q:\n%s", key, sigs)
 	}
 	cs, _ := filepath.Glob(filepath.Join(resources, "cs-*.yaml"))
 	if len(cs) != 1 {
@@ -238,7 +255,7 @@ func TestMirrorApplyDisconnected(t *testing.T) {
 	// directory's index, record and manifests.
 	f.src.SetFail(nil)
 	usb2 := filepath.Join(work, "usb2")
-	if _, errOut, err := runBerth(t, "mirror", "apply", "-f", isc, "--to-dir", usb2, "--since", state, "--archive-size", "256KiB", "--update-service", f.graphURL, "--progress", "none"); err != nil {
+	if _, errOut, err := runBerth(t, "mirror", "apply", "-f", isc, "--to-dir", usb2, "--since", state, "--archive-size", "256KiB", "--update-service", f.graphURL, "--signature-store", "none", "--progress", "none"); err != nil {
 		t.Fatalf("unchanged rerun: %v\n%s", err, errOut)
 	}
 	if n := dirBytes(t, mirror.DefaultArchiveDir(usb2)); n > 1<<20 {
@@ -256,7 +273,7 @@ func TestMirrorApplyDisconnected(t *testing.T) {
 	// catalog layer, travel.
 	isc2 := f.isc(t, work, "foo", "bar")
 	usb3 := filepath.Join(work, "usb3")
-	if _, errOut, err := runBerth(t, "mirror", "apply", "-f", isc2, "--to-dir", usb3, "--since", state, "--update-service", f.graphURL, "--progress", "none"); err != nil {
+	if _, errOut, err := runBerth(t, "mirror", "apply", "-f", isc2, "--to-dir", usb3, "--since", state, "--update-service", f.graphURL, "--signature-store", "none", "--progress", "none"); err != nil {
 		t.Fatalf("one more package: %v\n%s", err, errOut)
 	}
 	if _, errOut, err := runBerth(t, "mirror", "apply", "-f", isc2, "--from-dir", usb3, "--to", to, "--progress", "none"); err != nil {
@@ -281,7 +298,7 @@ func TestMirrorDelete(t *testing.T) {
 	work := t.TempDir()
 	to := dst + "/mirror"
 	isc := f.isc(t, work, "foo", "bar")
-	if _, errOut, err := runBerth(t, "mirror", "apply", "-f", isc, "--to", to, "--update-service", f.graphURL, "--manifests-dir", filepath.Join(work, "cr"), "--progress", "none"); err != nil {
+	if _, errOut, err := runBerth(t, "mirror", "apply", "-f", isc, "--to", to, "--update-service", f.graphURL, "--signature-store", "none", "--manifests-dir", filepath.Join(work, "cr"), "--progress", "none"); err != nil {
 		t.Fatalf("apply: %v\n%s", err, errOut)
 	}
 	web, db := f.additional[0], f.additional[1]
@@ -410,4 +427,58 @@ func layersOf(t *testing.T, host, ref string) []string {
 		out = append(out, l.Digest.String())
 	}
 	return out
+}
+
+// Bad input stops the run before anything is written, with an error that
+// names the object (and, for the file itself, its line and field).
+func TestMirrorApplyBadInput(t *testing.T) {
+	f := newApplyFixture(t)
+	notCatalog := f.src.Host + "/redhat/plain:v1"
+	pushOrFail(t, notCatalog, 9)
+	dst := servertest.Start(t, servertest.Options{})
+	work := t.TempDir()
+	write := func(name, operators string) string {
+		p := filepath.Join(work, name+".yaml")
+		os.WriteFile(p, []byte("kind: ImageSetConfiguration\napiVersion: mirror.openshift.io/v2alpha1\nmirror:\n  additionalImages:\n  - name: "+f.additional[0]+"\n  operators:\n"+operators), 0o644)
+		return p
+	}
+	for _, tc := range []struct {
+		name, operators string
+		want            []string
+	}{
+		{"unknown-package", "  - catalog: " + f.catalog + "\n    packages:\n    - name: nosuch\n", []string{"nosuch"}},
+		{"impossible-range", "  - catalog: " + f.catalog + "\n    packages:\n    - name: foo\n      minVersion: 9.0.0\n", []string{"foo", "9.0.0"}},
+		{"not-a-catalog", "  - catalog: " + notCatalog + "\n", []string{notCatalog, "operators.operatorframework.io.index.configs.v1"}},
+		{"unknown-field", "  - catalog: " + f.catalog + "\n    packagez:\n    - name: foo\n", []string{"unknown-field.yaml:8:5", "packagez"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			isc := write(tc.name, tc.operators)
+			dir := filepath.Join(work, tc.name+"-dir")
+			for _, args := range [][]string{{"--to", dst + "/mirror"}, {"--to-dir", dir}} {
+				_, errOut, err := runBerth(t, append([]string{"mirror", "apply", "-f", isc, "--signature-store", "none", "--progress", "none"}, args...)...)
+				if err == nil {
+					t.Fatalf("%v: accepted", args)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%v: error does not name %q: %v\n%s", args, w, err, errOut)
+					}
+				}
+			}
+			blobs, _ := filepath.Glob(filepath.Join(dir, "blobs", "*", "*"))
+			if len(blobs) > 0 {
+				t.Errorf("refused run wrote %d blobs into %s", len(blobs), dir)
+			}
+			resp, err := http.Get("http://" + dst + "/v2/_catalog")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cat struct{ Repositories []string }
+			json.NewDecoder(resp.Body).Decode(&cat)
+			resp.Body.Close()
+			if len(cat.Repositories) > 0 {
+				t.Errorf("refused run pushed %v", cat.Repositories)
+			}
+		})
+	}
 }

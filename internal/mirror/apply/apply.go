@@ -45,6 +45,15 @@ type Request struct {
 	Graphs imageset.GraphSource
 	// GraphImage overrides the graph-data image (graph: true).
 	GraphImage string
+	// Signatures, when set, is asked for each release's signatures, which
+	// become the signature ConfigMap (a store that cannot be reached is a
+	// note, not a failure: the release still mirrors).
+	Signatures SignatureSource
+}
+
+// SignatureSource reads a release's signatures by its digest.
+type SignatureSource interface {
+	ReleaseSignatures(ctx context.Context, digest string) (imageset.ReleaseSignature, error)
 }
 
 // Category sorts images the way the cluster resources do.
@@ -76,6 +85,8 @@ type Plan struct {
 	// Notes are things the user should know: what blockedImages removed,
 	// what the directory holds that the configuration does not name.
 	Notes []string
+	// Signatures are the release signatures found.
+	Signatures []imageset.ReleaseSignature
 
 	req      Request
 	prefix   string // REGISTRY[/PREFIX] of the destinations, layoutHost for a directory
@@ -214,6 +225,15 @@ func (p *Plan) planRelease(ctx context.Context, c *mirror.Client, r imageset.Rel
 	relRef, err := name.ParseReference(r.Source, name.WeakValidation)
 	if err != nil {
 		return err
+	}
+	if p.req.Signatures != nil {
+		sig, err := p.req.Signatures.ReleaseSignatures(ctx, payload.Digest.String())
+		switch {
+		case err != nil:
+			p.Notes = append(p.Notes, fmt.Sprintf("release %s: no signatures: %v", payload.Version, err))
+		case len(sig.Signatures) > 0:
+			p.Signatures = append(p.Signatures, sig)
+		}
 	}
 	for _, pi := range mirror.PlanRelease(payload, relRef, tgt).Images {
 		if err := p.add(c, pi.Source, pi.Destination, Release); err != nil {
@@ -369,7 +389,9 @@ func (p *Plan) Resources() imageset.ClusterResources {
 	}
 	out.Release, out.Operator, out.Generic = sets(Release), sets(Operator), sets(Generic)
 	prefix := p.prefix
+	out.Signatures = p.Signatures
 	if p.recorded != nil {
+		out.Signatures = p.recorded.Signatures
 		for _, rc := range p.recorded.Catalogs {
 			out.Catalogs = append(out.Catalogs, imageset.RebuiltCatalog{Reference: prefix + "/" + rc.Reference, Digest: rc.Digest})
 		}
@@ -427,6 +449,9 @@ type Record struct {
 	Catalogs []RecordedCatalg `json:"catalogs,omitempty"`
 	// Graph is the graph-data image's path:tag in the layout.
 	Graph string `json:"graph,omitempty"`
+	// Signatures are the releases' signatures, for the ConfigMap the
+	// disconnected side writes.
+	Signatures []imageset.ReleaseSignature `json:"signatures,omitempty"`
 }
 
 // RecordedImage is one image of the directory.
@@ -489,6 +514,15 @@ func (p *Plan) WriteRecord() error {
 			}
 		}
 		rec.Catalogs = append(kept, RecordedCatalg{Reference: ref, Digest: cp.Rebuilt.Digest.String(), Source: cp.Plan.Source})
+	}
+	for _, sig := range p.Signatures {
+		dup := false
+		for _, old := range rec.Signatures {
+			dup = dup || old.Digest == sig.Digest
+		}
+		if !dup {
+			rec.Signatures = append(rec.Signatures, sig)
+		}
 	}
 	sort.Slice(rec.Images, func(a, b int) bool { return rec.Images[a].Ref < rec.Images[b].Ref })
 	raw, err := json.MarshalIndent(rec, "", "  ")
@@ -559,6 +593,13 @@ func (p *Plan) fromDir(c *mirror.Client) error {
 		}
 		p.Jobs = append(p.Jobs, j)
 		p.Categories = append(p.Categories, cat)
+	}
+	releases := false
+	for _, c := range p.Categories {
+		releases = releases || c == Release
+	}
+	if !releases {
+		rec.Signatures = nil
 	}
 	kept := rec.Catalogs[:0]
 	for _, rc := range rec.Catalogs {
