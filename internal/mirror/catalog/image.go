@@ -149,6 +149,7 @@ func Read(ctx context.Context, src mirror.Source, repo, ref string) (*Catalog, e
 	var first map[string][]byte
 	firstKey := ""
 	done := map[string]string{}
+	var ex *extractor
 	for _, pi := range c.Images {
 		dir, err := c.configsDir(pi)
 		if err != nil {
@@ -163,7 +164,10 @@ func Read(ctx context.Context, src mirror.Source, repo, ref string) (*Catalog, e
 		if _, ok := done[key]; ok {
 			continue
 		}
-		files, err := extract(ctx, src, repo, pi.manifest.Layers, dir)
+		if ex == nil {
+			ex = newExtractor(src, repo, dir)
+		}
+		files, err := ex.extract(ctx, pi.manifest.Layers)
 		if err != nil {
 			return nil, fmt.Errorf("catalog %s, platform %s: %w", name, platformString(pi.Platform), err)
 		}
@@ -300,110 +304,76 @@ type extracted struct {
 	link  string // symlink target, as written
 }
 
+// layerOp is what one layer entry does to the configs directory.
+type layerOp struct {
+	kind byte // 'f' file, 'h' hard link, 's' symlink, 'd' directory, 'w' whiteout, 'o' opaque directory
+	path string
+	link string
+	data []byte
+}
+
+// extractor applies layers to a configs directory, reading each distinct
+// layer once however many platforms share it.
+type extractor struct {
+	src  mirror.Source
+	repo string
+	dir  string
+	ops  map[v1.Hash][]layerOp
+}
+
+func newExtractor(src mirror.Source, repo, dir string) *extractor {
+	return &extractor{src: src, repo: repo, dir: dir, ops: map[v1.Hash][]layerOp{}}
+}
+
 // extract applies the layers in order, keeping only what lies below dir
 // (an absolute path): regular files, hard links to them and symlinks that
 // stay inside dir; whiteouts and opaque directories remove what lower
 // layers put there. Each layer is streamed once and its digest checked.
 func extract(ctx context.Context, src mirror.Source, repo string, layers []v1.Descriptor, dir string) (map[string][]byte, error) {
-	prefix := strings.TrimPrefix(dir, "/")
-	under := func(p string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
+	return newExtractor(src, repo, dir).extract(ctx, layers)
+}
+
+func (x *extractor) extract(ctx context.Context, layers []v1.Descriptor) (map[string][]byte, error) {
+	prefix := strings.TrimPrefix(x.dir, "/")
 	files := map[string]*extracted{}
 	remove := func(target string, layer int) {
 		for p, f := range files {
-			if f.layer < layer && (p == target || strings.HasPrefix(p, target+"/") || target == "") {
+			if f.layer < layer && (target == "" || p == target || strings.HasPrefix(p, target+"/")) {
 				delete(files, p)
 			}
 		}
 	}
 	for i, l := range layers {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+		ops, ok := x.ops[l.Digest]
+		if !ok {
+			var err error
+			if ops, err = x.readLayer(ctx, l, prefix); err != nil {
+				return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+			}
+			x.ops[l.Digest] = ops
 		}
-		err := func() error {
-			rc, err := src.OpenBlob(ctx, repo, l)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			h := sha256.New()
-			counted := &countingReader{r: io.TeeReader(rc, h)}
-			tr, closeTar, err := layerTar(counted)
-			if err != nil {
-				return err
-			}
-			defer closeTar()
-			for {
-				hdr, err := tr.Next()
-				if err == io.EOF {
-					break
+		for _, op := range ops {
+			switch op.kind {
+			case 'o', 'w':
+				remove(op.path, i)
+			case 'f':
+				remove(op.path, i+1) // a file replaces whatever was there, in this layer too
+				files[op.path] = &extracted{layer: i, data: op.data}
+			case 'h':
+				t, ok := files[op.link]
+				if !ok {
+					return nil, fmt.Errorf("layer %d (%s): %s: hard link to /%s, which is not a configs file", i, l.Digest, "/"+op.path, op.link)
 				}
-				if err != nil {
-					return err
-				}
-				p := strings.Trim(path.Clean("/"+hdr.Name), "/")
-				base, parent := path.Base(p), path.Dir(p)
-				if parent == "." {
-					parent = ""
-				}
-				switch {
-				case base == ".wh..wh..opq":
-					if under(parent) || strings.HasPrefix(prefix, parent+"/") || parent == "" {
-						remove(parent, i)
-					}
-					continue
-				case strings.HasPrefix(base, ".wh."):
-					target := strings.TrimPrefix(path.Join(parent, strings.TrimPrefix(base, ".wh.")), "/")
-					remove(target, i)
-					continue
-				}
-				if p == prefix && hdr.Typeflag == tar.TypeSymlink {
-					return fmt.Errorf("the configs directory %s is a symbolic link (to %s); not supported", dir, hdr.Linkname)
-				}
-				if !under(p) || p == prefix {
-					continue
-				}
-				switch hdr.Typeflag {
-				case tar.TypeReg, tar.TypeRegA:
-					if hdr.Size > maxConfigFile {
-						return fmt.Errorf("%s: %d bytes, larger than any catalog file should be", "/"+p, hdr.Size)
-					}
-					b, err := io.ReadAll(tr)
-					if err != nil {
-						return err
-					}
-					remove(p, i+1) // a file replaces whatever was there, in this layer too
-					files[p] = &extracted{layer: i, data: b}
-				case tar.TypeLink:
-					target := strings.Trim(path.Clean("/"+hdr.Linkname), "/")
-					t, ok := files[target]
-					if !ok {
-						return fmt.Errorf("%s: hard link to %s, which is not a configs file", "/"+p, hdr.Linkname)
-					}
-					files[p] = &extracted{layer: i, data: t.data, link: t.link}
-				case tar.TypeSymlink:
-					files[p] = &extracted{layer: i, link: hdr.Linkname}
-				case tar.TypeDir:
-					// Directories exist implicitly; a non-directory at p
-					// from a lower layer is replaced.
-					if f, ok := files[p]; ok && f.layer < i {
-						delete(files, p)
-					}
+				files[op.path] = &extracted{layer: i, data: t.data, link: t.link}
+			case 's':
+				files[op.path] = &extracted{layer: i, link: op.link}
+			case 'd':
+				// Directories exist implicitly; a non-directory at the
+				// path from a lower layer is replaced.
+				if f, ok := files[op.path]; ok && f.layer < i {
+					delete(files, op.path)
 				}
 			}
-			// Read to the end so the digest covers the whole blob.
-			if _, err := io.Copy(io.Discard, counted); err != nil {
-				return err
-			}
-			if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != l.Digest.String() {
-				return fmt.Errorf("content hashes to %s", got)
-			}
-			if l.Size > 0 && counted.n != l.Size {
-				return fmt.Errorf("%d bytes, the manifest says %d", counted.n, l.Size)
-			}
-			return nil
-		}()
-		if err != nil {
-			return nil, fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
 		}
 	}
 	out := map[string][]byte{}
@@ -424,11 +394,94 @@ func extract(ctx context.Context, src mirror.Source, repo string, layers []v1.De
 			target = files[cur]
 		}
 		if target == nil || target.link != "" {
-			return nil, fmt.Errorf("%s: symbolic link to %s does not resolve to a file in %s", "/"+p, f.link, dir)
+			return nil, fmt.Errorf("%s: symbolic link to %s does not resolve to a file in %s", "/"+p, f.link, x.dir)
 		}
 		out[rel] = target.data
 	}
 	return out, nil
+}
+
+// readLayer streams one layer and returns what it does below prefix.
+func (x *extractor) readLayer(ctx context.Context, l v1.Descriptor, prefix string) ([]layerOp, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	under := func(p string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
+	above := func(p string) bool { return p == "" || strings.HasPrefix(prefix, p+"/") }
+	rc, err := x.src.OpenBlob(ctx, x.repo, l)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	counted := &countingReader{r: io.TeeReader(rc, h)}
+	tr, closeTar, err := layerTar(counted)
+	if err != nil {
+		return nil, err
+	}
+	defer closeTar()
+	var ops []layerOp
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		p := strings.Trim(path.Clean("/"+hdr.Name), "/")
+		base, parent := path.Base(p), path.Dir(p)
+		if parent == "." {
+			parent = ""
+		}
+		switch {
+		case base == ".wh..wh..opq":
+			if under(parent) || above(parent) {
+				ops = append(ops, layerOp{kind: 'o', path: parent})
+			}
+			continue
+		case strings.HasPrefix(base, ".wh."):
+			target := strings.TrimPrefix(path.Join(parent, strings.TrimPrefix(base, ".wh.")), "/")
+			if under(target) || above(target) {
+				ops = append(ops, layerOp{kind: 'w', path: target})
+			}
+			continue
+		}
+		if p == prefix && hdr.Typeflag == tar.TypeSymlink {
+			return nil, fmt.Errorf("the configs directory /%s is a symbolic link (to %s); not supported", prefix, hdr.Linkname)
+		}
+		if !under(p) || p == prefix {
+			continue
+		}
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+			if hdr.Size > maxConfigFile {
+				return nil, fmt.Errorf("/%s: %d bytes, larger than any catalog file should be", p, hdr.Size)
+			}
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, layerOp{kind: 'f', path: p, data: b})
+		case tar.TypeLink:
+			ops = append(ops, layerOp{kind: 'h', path: p, link: strings.Trim(path.Clean("/"+hdr.Linkname), "/")})
+		case tar.TypeSymlink:
+			ops = append(ops, layerOp{kind: 's', path: p, link: hdr.Linkname})
+		case tar.TypeDir:
+			ops = append(ops, layerOp{kind: 'd', path: p})
+		}
+	}
+	// Read to the end so the digest covers the whole blob.
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return nil, err
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != l.Digest.String() {
+		return nil, fmt.Errorf("content hashes to %s", got)
+	}
+	if l.Size > 0 && counted.n != l.Size {
+		return nil, fmt.Errorf("%d bytes, the manifest says %d", counted.n, l.Size)
+	}
+	return ops, nil
 }
 
 type countingReader struct {

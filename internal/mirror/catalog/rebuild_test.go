@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -458,5 +459,49 @@ func TestLayoutRoundTrip(t *testing.T) {
 	runOPM(t, "serve", filepath.Join(root, "configs"), "--cache-dir", filepath.Join(root, "tmp", "cache"), "--cache-only", "--cache-enforce-integrity")
 	if got := runOPM(t, "render", filepath.Join(root, "configs"), "-o", "json"); !bytes.Contains(got, []byte(`"foo.v1.2.0"`)) || bytes.Contains(got, []byte(`"bar"`)) {
 		t.Errorf("rebuilt twice, the catalog renders as:\n%s", got)
+	}
+}
+
+// countingSource counts the blobs read through it.
+type countingSource struct {
+	mirror.Source
+	mu     sync.Mutex
+	opened map[v1.Hash]int
+}
+
+func (c *countingSource) OpenBlob(ctx context.Context, repo string, d v1.Descriptor) (io.ReadCloser, error) {
+	c.mu.Lock()
+	c.opened[d.Digest]++
+	c.mu.Unlock()
+	return c.Source.OpenBlob(ctx, repo, d)
+}
+
+// TestReadSharedLayersOnce: the platforms of a catalog index share their
+// configs layers; each is read once.
+func TestReadSharedLayersOnce(t *testing.T) {
+	host := servertest.Start(t, servertest.Options{})
+	pushCatalog(t, host, "src/multi", catalogSpec{multiArch: true})
+	src := &countingSource{Source: registryFor(t, host), opened: map[v1.Hash]int{}}
+	cat, err := Read(context.Background(), src, "src/multi", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := 0
+	for _, pi := range cat.Images {
+		for _, l := range pi.manifest.Layers {
+			if n := src.opened[l.Digest]; n != 1 {
+				t.Errorf("layer %s read %d times", l.Digest, n)
+			}
+		}
+	}
+	for _, l := range cat.Images[0].manifest.Layers {
+		for _, m := range cat.Images[1].manifest.Layers {
+			if l.Digest == m.Digest {
+				shared++
+			}
+		}
+	}
+	if len(cat.Images) != 2 || shared != 2 {
+		t.Fatalf("%d platforms sharing %d layers; the fixture has 2 sharing 2", len(cat.Images), shared)
 	}
 }

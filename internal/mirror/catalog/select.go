@@ -14,14 +14,18 @@ import (
 // dropped, and why. Bundle is empty for a decision about a whole channel
 // or package.
 type Decision struct {
-	Action  string // "keep", "add", "drop", "default-channel"
-	Package string
-	Channel string `json:",omitempty"`
-	Bundle  string `json:",omitempty"`
-	Reason  string
+	// Action is "keep", "add", "drop" or "default-channel".
+	Action  string `json:"action"`
+	Package string `json:"package,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	Bundle  string `json:"bundle,omitempty"`
+	Reason  string `json:"reason"`
 }
 
 func (d Decision) String() string {
+	if d.Package == "" {
+		return d.Action + ": " + d.Reason
+	}
 	obj := d.Package
 	if d.Channel != "" {
 		obj += "/" + d.Channel
@@ -36,12 +40,14 @@ func (d Decision) String() string {
 // digest with all its platforms.
 type Image struct {
 	// Ref is the reference as the catalog spells it.
-	Ref string
+	Ref string `json:"ref"`
 	// Kind is "bundle" or "related".
-	Kind string
+	Kind string `json:"kind"`
 	// Package and Bundle say which bundle refers to it (the first one, by
 	// name, when several do); Name is the relatedImages name.
-	Package, Bundle, Name string `json:",omitempty"`
+	Package string `json:"package"`
+	Bundle  string `json:"bundle"`
+	Name    string `json:"name,omitempty"`
 }
 
 // Result is a filtered catalog.
@@ -150,6 +156,17 @@ func (c *Config) Apply(f Filter) (*Result, error) {
 	}
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)
+	}
+	if len(f.Packages) > 0 {
+		var rest []string
+		for _, n := range c.packageNames() {
+			if !named[n] {
+				rest = append(rest, n)
+			}
+		}
+		if len(rest) > 0 {
+			r.note("drop", "", "", "", fmt.Sprintf("%d packages the filter does not name (unless a dependency brings them back): %s", len(rest), listSome(rest)))
+		}
 	}
 	r.checkHeads("")
 	if len(r.errs) > 0 {
