@@ -9,17 +9,20 @@ import (
 
 	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/mirror"
 	"github.com/spf13/cobra"
 )
 
 func newAdminCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage access control: robot tokens and htpasswd entries",
+		Short: "Manage access control: robot tokens, htpasswd entries, pull secrets",
 	}
 	token := &cobra.Command{Use: "token", Short: "Robot tokens"}
 	token.AddCommand(newAdminTokenCreateCmd())
-	cmd.AddCommand(token, newAdminHtpasswdCmd())
+	ps := &cobra.Command{Use: "pull-secret", Short: "Edit a cluster pull secret (auths JSON)"}
+	ps.AddCommand(newAdminPullSecretMergeCmd())
+	cmd.AddCommand(token, newAdminHtpasswdCmd(), ps)
 	return cmd
 }
 
@@ -97,4 +100,44 @@ func newAdminHtpasswdCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+func newAdminPullSecretMergeCmd() *cobra.Command {
+	var host, user string
+	var stdin bool
+	cmd := &cobra.Command{
+		Use:   "merge --registry HOST[:PORT] --user USER --password-stdin FILE",
+		Short: "Add a mirror registry's credentials to an existing pull secret",
+		Long: `Add (or replace) the credentials of one registry in an auths JSON file —
+the cluster's pull secret, podman's auth.json or docker's config.json — as
+the disconnected install docs ask admins to do by hand. The password is read
+from stdin. Every other entry is kept, the file keeps its mode, and it is
+replaced atomically.`,
+		Example: `  oc get secret/pull-secret -n openshift-config -o jsonpath='{.data.\.dockerconfigjson}' | base64 -d > pull-secret.json
+  printf '%s' "$MIRROR_PASSWORD" | berth admin pull-secret merge --registry mirror.example.com:5000 --user mirror --password-stdin pull-secret.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !stdin {
+				return errors.New("--password-stdin is required: a password on the command line would land in shell history")
+			}
+			line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+			if err != nil && line == "" {
+				return errors.New("no password on stdin")
+			}
+			replaced, err := mirror.MergePullSecret(args[0], host, user, strings.TrimRight(line, "\r\n"))
+			if err != nil {
+				return err
+			}
+			verb := "added"
+			if replaced {
+				verb = "replaced"
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: credentials for %s %s\n", args[0], host, verb)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&host, "registry", "", "the registry HOST[:PORT] the cluster pulls from")
+	cmd.Flags().StringVar(&user, "user", "", "user name at that registry (a robot token's user works too)")
+	cmd.Flags().BoolVar(&stdin, "password-stdin", false, "read the password (or robot token) from stdin")
+	return cmd
 }

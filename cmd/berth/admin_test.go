@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"os"
+	"reflect"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,5 +70,75 @@ func TestAdminCommands(t *testing.T) {
 	}
 	if _, _, err := runBerthIn(t, "", "admin", "token", "create", "--config", noSecret, "--user", "x"); err == nil || !strings.Contains(err.Error(), "open.yaml: no token signing secret") {
 		t.Errorf("no secret: %v", err)
+	}
+}
+
+func TestAdminPullSecretMerge(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pull-secret.json")
+	orig := `{"auths":{"quay.io":{"auth":"cXVheTpzZWNyZXQ=","email":"a@example.com"},"registry.redhat.io":{"auth":"cmg6cGFzcw=="}},"credsStore":"desktop"}`
+	if err := os.WriteFile(file, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := func() map[string]any {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatalf("%v\n%s", err, raw)
+		}
+		return doc
+	}
+	before := read()
+	out, errOut, err := runBerthIn(t, "s3cret\n", "admin", "pull-secret", "merge", "--registry", "mirror.example.com:5000", "--user", "mirror", "--password-stdin", file)
+	if err != nil || !strings.Contains(out, "added") {
+		t.Fatalf("merge: %v %s %s", err, out, errOut)
+	}
+	after := read()
+	auths := after["auths"].(map[string]any)
+	if got := auths["mirror.example.com:5000"].(map[string]any)["auth"]; got != base64.StdEncoding.EncodeToString([]byte("mirror:s3cret")) {
+		t.Errorf("mirror entry auth = %v", got)
+	}
+	for _, k := range []string{"quay.io", "registry.redhat.io"} {
+		if !reflect.DeepEqual(auths[k], before["auths"].(map[string]any)[k]) {
+			t.Errorf("%s changed: %v -> %v", k, before["auths"].(map[string]any)[k], auths[k])
+		}
+	}
+	if after["credsStore"] != "desktop" {
+		t.Errorf("top-level field lost: %v", after)
+	}
+	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600 kept", fi.Mode().Perm())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	// Again: replaced, still one entry.
+	if out, _, err := runBerthIn(t, "other\n", "admin", "pull-secret", "merge", "--registry", "mirror.example.com:5000", "--user", "mirror", "--password-stdin", file); err != nil || !strings.Contains(out, "replaced") {
+		t.Fatalf("second merge: %v %s", err, out)
+	}
+	if n := len(read()["auths"].(map[string]any)); n != 3 {
+		t.Errorf("%d entries after replacing one, want 3", n)
+	}
+	// Bad input changes nothing.
+	raw, _ := os.ReadFile(file)
+	for _, args := range [][]string{
+		{"--registry", "mirror.example.com/path", "--user", "u", "--password-stdin", file},
+		{"--registry", "m:5000", "--user", "u", file},
+		{"--registry", "m:5000", "--user", "u", "--password-stdin", filepath.Join(dir, "missing.json")},
+	} {
+		if _, _, err := runBerthIn(t, "pw\n", append([]string{"admin", "pull-secret", "merge"}, args...)...); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte("not json"), 0o644)
+	if _, _, err := runBerthIn(t, "pw\n", "admin", "pull-secret", "merge", "--registry", "m:5000", "--user", "u", "--password-stdin", bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("a file that is not JSON: %v", err)
+	}
+	if now, _ := os.ReadFile(file); string(now) != string(raw) {
+		t.Error("a refused merge changed the file")
 	}
 }

@@ -273,6 +273,9 @@ func (p *Plan) planCatalog(ctx context.Context, c *mirror.Client, cp imageset.Ca
 	if err != nil {
 		return err
 	}
+	if len(cp.Operator.Platforms) > 0 {
+		p.Notes = append(p.Notes, fmt.Sprintf("%s: platforms are not filtered yet: every platform of the catalog's images is copied, so their digests stay those the catalog names", cp.Field))
+	}
 	plan := &CatalogPlan{Plan: cp, Source: cat, Result: res}
 	if p.req.ToDir != nil {
 		plan.Target = p.req.ToDir
