@@ -4,8 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
-	"reflect"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
