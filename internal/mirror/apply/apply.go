@@ -92,6 +92,8 @@ type Plan struct {
 	prefix   string // REGISTRY[/PREFIX] of the destinations, layoutHost for a directory
 	recorded *Record
 	seen     map[string]int // "source\x00destination" -> job index
+	catalogs []string       // per job: the catalog that brought an operator image
+	from     string         // the catalog being planned, for add
 }
 
 // CatalogPlan is one operator catalog: read, filtered, to be rebuilt.
@@ -203,6 +205,7 @@ func (p *Plan) add(c *mirror.Client, src, dst string, cat Category) error {
 	p.seen[key] = len(p.Jobs)
 	p.Jobs = append(p.Jobs, j)
 	p.Categories = append(p.Categories, cat)
+	p.catalogs = append(p.catalogs, p.from)
 	return nil
 }
 
@@ -288,6 +291,8 @@ func (p *Plan) planCatalog(ctx context.Context, c *mirror.Client, cp imageset.Ca
 		plan.Target, plan.Repo, plan.Tag = reg, r, tag
 	}
 	p.Catalogs = append(p.Catalogs, plan)
+	p.from = cp.Source
+	defer func() { p.from = "" }()
 	for _, img := range res.Images {
 		dst, err := p.operatorDestination(img.Ref)
 		if err != nil {
@@ -463,6 +468,8 @@ type RecordedImage struct {
 	Ref      string   `json:"ref"`
 	Source   string   `json:"source"`
 	Category Category `json:"category"`
+	// Catalog is the catalog that brought an operator image.
+	Catalog string `json:"catalog,omitempty"`
 }
 
 // RecordedCatalg is one rebuilt catalog of the directory.
@@ -499,7 +506,7 @@ func (p *Plan) WriteRecord() error {
 		}
 		if !have[ref] {
 			have[ref] = true
-			rec.Images = append(rec.Images, RecordedImage{Ref: ref, Source: j.From, Category: p.Categories[i]})
+			rec.Images = append(rec.Images, RecordedImage{Ref: ref, Source: j.From, Category: p.Categories[i], Catalog: p.catalogs[i]})
 		}
 		if p.Categories[i] == Graph {
 			rec.Graph = ref
@@ -646,12 +653,18 @@ func selectRecorded(c *imageset.ImageSetConfiguration, rec *Record) (map[string]
 		}
 	}
 	releases := len(m.Platform.Channels) > 0 || m.Platform.Release != ""
+	named := map[string]bool{}
+	for _, o := range m.Operators {
+		named[catalogSource(o.Catalog)] = true
+	}
 	for _, im := range rec.Images {
 		switch im.Category {
 		case Release:
 			want[im.Ref] = releases
 		case Graph:
 			want[im.Ref] = m.Platform.Graph
+		case Operator:
+			want[im.Ref] = want[im.Ref] || im.Catalog == "" || named[im.Catalog]
 		default:
 			want[im.Ref] = true
 		}
