@@ -13,7 +13,15 @@
 //     closure over olm.package.required and olm.gvk.required, and the
 //     invariant that every kept channel is an upgrade graph with exactly one
 //     head and every package keeps a valid default channel. Apply returns a
-//     decision log and every bundle and related image to mirror;
+//     decision log and every bundle and related image to mirror. Kept
+//     entries keep their replaces, skips and skipRange even where these
+//     name bundles the filter dropped: such edges are how OLM upgrades an
+//     installed version the mirror no longer carries (a heads-only rerun
+//     after the head moved), they add no head, and opm accepts them;
+//     Version ranges are strict: a range that leaves a channel with two
+//     heads is an error, not silently widened. Bundles added for
+//     dependencies do pull in the replaces chain between them and what
+//     their channel already keeps, so that channel keeps one head;
 //   - the rebuild (Read, Rebuild): the FBC is extracted from the image's
 //     layers (the directory named by the operators.operatorframework.io.
 //     index.configs.v1 label, whiteouts applied, streamed), and one new layer

@@ -14,6 +14,7 @@ import (
 
 	"github.com/blang/semver/v4"
 	"go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // The schemas of file-based catalogs this package understands; any other
@@ -164,25 +165,47 @@ func ParseStream(name string, r io.Reader) ([]Meta, error) {
 			}
 		}
 	}
+	// YAML: documents are split by yaml.v3 and each converted to JSON the
+	// way opm's decoder does (sigs.k8s.io/yaml, YAML 1.1 scalars), so a
+	// document means here what it means to opm.
 	dec := yaml.NewDecoder(br)
 	for {
-		var doc any
+		var doc yaml.Node
 		if err := dec.Decode(&doc); err == io.EOF {
 			return out, nil
 		} else if err != nil {
 			return nil, fmt.Errorf("%s#%d: %w", name, len(out), err)
 		}
-		if doc == nil {
+		if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null") {
 			continue // an empty document
 		}
-		raw, err := marshalNoEscape(doc)
+		text, err := yaml.Marshal(&doc)
+		if err != nil {
+			return nil, fmt.Errorf("%s#%d: %w", name, len(out), err)
+		}
+		raw, err := sigsyaml.YAMLToJSON(text)
 		if err != nil {
 			return nil, fmt.Errorf("%s#%d: not representable as JSON: %w", name, len(out), err)
+		}
+		if raw, err = unescapeHTML(raw); err != nil {
+			return nil, fmt.Errorf("%s#%d: %w", name, len(out), err)
 		}
 		if err := add(raw); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// unescapeHTML re-encodes JSON without the \u003c-style escapes of
+// encoding/json (numbers kept as written).
+func unescapeHTML(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return marshalNoEscape(v)
 }
 
 func firstNonSpace(br *bufio.Reader) (byte, error) {
