@@ -17,7 +17,7 @@
 //     entries keep their replaces, skips and skipRange even where these
 //     name bundles the filter dropped: such edges are how OLM upgrades an
 //     installed version the mirror no longer carries (a heads-only rerun
-//     after the head moved), they add no head, and opm accepts them;
+//     after the head moved), they add no head, and opm accepts them.
 //     Version ranges are strict: a range that leaves a channel with two
 //     heads is an error, not silently widened. Bundles added for
 //     dependencies do pull in the replaces chain between them and what

@@ -27,6 +27,7 @@ var filterCases = []filterCase{
 	{name: "full-catalog", filter: Filter{Full: true}},
 	{name: "one-package-heads", filter: Filter{Packages: []PackageFilter{{Name: "foo"}}}},
 	{name: "channel-min-version", filter: Filter{Packages: []PackageFilter{{Name: "foo", Channels: []ChannelFilter{{Name: "stable", MinVersion: "1.1.0"}}}}}},
+	{name: "dependency-fills-the-chain", filter: Filter{Packages: []PackageFilter{{Name: "etcd"}, {Name: "foo", Channels: []ChannelFilter{{Name: "stable", MinVersion: "1.1.0"}}}}}},
 	{name: "package-range", filter: Filter{Packages: []PackageFilter{{Name: "etcd", MinVersion: "0.9.2", MaxVersion: "0.9.4"}}}},
 	{name: "full-package-gvk-dependency", filter: Filter{Full: true, Packages: []PackageFilter{{Name: "bar"}}}},
 	{name: "skip-dependencies", filter: Filter{SkipDependencies: true, Packages: []PackageFilter{{Name: "foo"}, {Name: "bar"}}}},

@@ -10,7 +10,8 @@ import (
 // The synthetic catalog the tests filter. Five packages:
 //
 //	foo   channels stable (default; replaces and skips) and fast; foo.v1.2.0
-//	      requires package etcd in ">=0.9.0 <0.9.5" (the etcd head is 0.9.6)
+//	      requires package etcd in ">=0.9.0 <0.9.5" (the etcd head is 0.9.6),
+//	      foo.v1.1.0 etcd in ">=0.9.0 <0.9.3"
 //	      and provides API foo.example.com/v1 Foo; related images
 //	etcd  channel alpha: a replaces chain, the head with a skipRange
 //	bar   channel stable: two branches from v1.0.0, the head v3.0.0 replaces
@@ -87,7 +88,7 @@ func fixtureFiles() map[string][]byte {
 		fixtureBundle{name: "foo.v1.0.0", pkg: "foo", version: "1.0.0", related: []RelatedImage{relImg("foo", "operator-1.0")},
 			extra: []Property{prop(PropGVK, gvkFoo)}}.json(),
 		fixtureBundle{name: "foo.v1.1.0", pkg: "foo", version: "1.1.0", related: []RelatedImage{relImg("foo", "operator-1.1")},
-			extra: []Property{prop(PropGVK, gvkFoo)}}.json(),
+			extra: []Property{prop(PropGVK, gvkFoo), prop(PropPackageRequired, map[string]string{"packageName": "etcd", "versionRange": ">=0.9.0 <0.9.3"})}}.json(),
 		fixtureBundle{name: "foo.v1.1.5", pkg: "foo", version: "1.1.5", related: []RelatedImage{relImg("foo", "operator-1.1.5")},
 			extra: []Property{prop(PropGVK, gvkFoo)}}.json(),
 		fixtureBundle{name: "foo.v1.2.0", pkg: "foo", version: "1.2.0", related: []RelatedImage{relImg("foo", "operator-1.2"), relImg("foo", "kube-rbac-proxy")},
