@@ -303,13 +303,7 @@ func (r *filterRun) resolveDependencies() {
 						continue
 					}
 					why := fmt.Sprintf("required by %s (olm.gvk.required %s)", b.Name, g)
-					var best *Bundle
-					var bestPkg *Package
-					for _, dp := range r.c.sortedPackages() {
-						if cand := dp.best(func(x *Bundle) bool { return x.provides(g) }); cand != nil && (best == nil || cand.Version.GT(best.Version)) {
-							best, bestPkg = cand, dp
-						}
-					}
+					best, bestPkg := r.providerOf(g)
 					if best == nil {
 						r.fail("bundle %q of package %q requires API %s, which no bundle in the catalog provides; set skipDependencies to mirror without it", b.Name, p.Name, g)
 						continue
@@ -323,6 +317,26 @@ func (r *filterRun) resolveDependencies() {
 			return
 		}
 	}
+}
+
+// providerOf picks the bundle that provides g as OLM's catalog query
+// does: the default channel head of the first package, by name, whose
+// head provides it; failing that, the highest version providing it in the
+// first such package.
+func (r *filterRun) providerOf(g GVK) (*Bundle, *Package) {
+	for _, p := range r.c.sortedPackages() {
+		if dc := p.Channels[p.DefaultChannel]; dc != nil {
+			if heads := dc.heads(nil); len(heads) == 1 && p.Bundles[heads[0]].provides(g) {
+				return p.Bundles[heads[0]], p
+			}
+		}
+	}
+	for _, p := range r.c.sortedPackages() {
+		if b := p.best(func(x *Bundle) bool { return x.provides(g) }); b != nil {
+			return b, p
+		}
+	}
+	return nil, nil
 }
 
 func (r *filterRun) satisfiedPackage(req PackageRequirement) bool {
