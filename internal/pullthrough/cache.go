@@ -277,7 +277,19 @@ func (c *Cache) use(d digest.Digest) func() {
 func (c *Cache) used(d digest.Digest) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.inUse[d] > 0 || c.fills[d] != nil
+	if c.inUse[d] > 0 {
+		return true
+	}
+	f := c.fills[d]
+	if f == nil {
+		return false
+	}
+	select {
+	case <-f.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // Run does the background work until ctx ends: filling the blobs of
@@ -318,7 +330,7 @@ func (c *Cache) Run(ctx context.Context) {
 }
 
 func (c *Cache) kickEviction() {
-	if c.opts.MaxSize <= 0 {
+	if c.opts.MaxSize <= 0 && c.opts.MaxUnusedAge <= 0 {
 		return
 	}
 	select {

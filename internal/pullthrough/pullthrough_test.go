@@ -2,17 +2,22 @@ package pullthrough_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/pullthrough/pullthroughtest"
+	"github.com/berth-registry/berth/internal/server"
 	"github.com/berth-registry/berth/internal/server/servertest"
 	"github.com/opencontainers/go-digest"
 )
@@ -313,7 +318,9 @@ func TestReferrersThroughTheCache(t *testing.T) {
 
 // holdBody lets a test hold a blob body in the proxy after the first
 // `after` bytes until release is closed, and optionally corrupt it.
-func holdBody(p *pullthroughtest.Proxy, d digest.Digest, after int64, release chan struct{}, corrupt bool) {
+func holdBody(t *testing.T, p *pullthroughtest.Proxy, d digest.Digest, after int64, release chan struct{}, corrupt bool) {
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { defer func() { _ = recover() }(); close(release) }) })
 	p.SetBody(func(r *http.Request, off int64, b []byte) {
 		if !strings.HasSuffix(r.URL.Path, string(d)) {
 			return
@@ -333,7 +340,7 @@ func TestFillStreamsAndSurvivesClients(t *testing.T) {
 	img := e.up.PushImage(t, "team/stream", "v1", layer)
 	d := img.Layers[0]
 	release := make(chan struct{})
-	holdBody(e.proxy, d, 1<<20, release, false)
+	holdBody(t, e.proxy, d, 1<<20, release, false)
 
 	// A client reads the first bytes while the upstream body is held,
 	// then goes away.
@@ -380,7 +387,7 @@ func TestCorruptUpstreamIsNeverServedWhole(t *testing.T) {
 	d := img.Layers[0]
 	release := make(chan struct{})
 	close(release)
-	holdBody(e.proxy, d, 512<<10, release, true)
+	holdBody(t, e.proxy, d, 512<<10, release, true)
 	resp, err := http.Get(e.cache + "/v2/up.test/team/bad/blobs/" + string(d))
 	if err != nil {
 		t.Fatal(err)
@@ -401,4 +408,147 @@ func TestCorruptUpstreamIsNeverServedWhole(t *testing.T) {
 	if n := e.proxy.BlobGets(d); n < 2 {
 		t.Errorf("upstream GETs = %d, want a refill", n)
 	}
+}
+
+// storeBytes is what the cache's blob store holds on disk.
+func storeBytes(t *testing.T, root string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(filepath.Join(root, "blobs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil {
+			n += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestEvictionByMaxSize(t *testing.T) {
+	const maxSize = 1100 << 10
+	upAddr := servertest.Start(t, servertest.Options{})
+	proxy := pullthroughtest.StartProxy(t, "http://"+upAddr, nil)
+	root := t.TempDir()
+	cacheAddr := servertest.Start(t, servertest.Options{Root: root, PullThrough: &config.PullThrough{MaxSize: maxSize, Upstreams: []config.Upstream{{
+		Prefix: "up.test", URL: proxy.URL, Insecure: true, TagTTL: config.Duration(time.Hour), Timeout: config.Duration(time.Second),
+	}}}})
+	e := &env{up: &pullthroughtest.Client{Base: "http://" + upAddr}, proxy: proxy, cache: "http://" + cacheAddr, root: root}
+	shared := pullthroughtest.RandomBytes(200 << 10)
+	a := e.up.PushImage(t, "team/x", "a", shared, pullthroughtest.RandomBytes(400<<10))
+	b := e.up.PushImage(t, "team/x", "b", shared, pullthroughtest.RandomBytes(400<<10))
+	cLayer := pullthroughtest.RandomBytes(400 << 10)
+	c := e.up.PushImage(t, "team/c", "c", cLayer)
+	d := e.up.PushImage(t, "team/d", "d", pullthroughtest.RandomBytes(300<<10))
+
+	e.pull(t, "up.test/team/x", "a", a)
+	e.pull(t, "up.test/team/x", "b", b)
+
+	// c's layer streams, held half way, while d fills the cache past
+	// maxSize.
+	release := make(chan struct{})
+	holdBody(t, proxy, c.Layers[0], 200<<10, release, false)
+	m := get(t, http.MethodGet, e.cache+"/v2/up.test/team/c/manifests/c")
+	if m.status != http.StatusOK {
+		t.Fatalf("manifest c: %d", m.status)
+	}
+	type result struct {
+		body []byte
+		err  error
+	}
+	streamed := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(e.cache + "/v2/up.test/team/c/blobs/" + string(c.Layers[0]))
+		if err != nil {
+			streamed <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		streamed <- result{body, err}
+	}()
+	e.pull(t, "up.test/team/d", "d", d)
+	tagsOf := func(repo string) string { return string(get(t, http.MethodGet, e.cache+"/v2/"+repo+"/tags/list").body) }
+	waitFor(t, "the least recently pulled image to be evicted", func() bool { return !strings.Contains(tagsOf("up.test/team/x"), `"a"`) })
+	if !strings.Contains(tagsOf("up.test/team/x"), `"b"`) {
+		t.Errorf("b was evicted too early: %s", tagsOf("up.test/team/x"))
+	}
+
+	// What b shares with the evicted a is still there: b pulls whole
+	// with the upstream refusing everything.
+	proxy.SetFault(func(*http.Request) pullthroughtest.Fault { return http.StatusServiceUnavailable })
+	e.pull(t, "up.test/team/x", string(b.Digest), b)
+	proxy.SetFault(nil)
+
+	close(release)
+	r := <-streamed
+	if r.err != nil || !bytes.Equal(r.body, cLayer) {
+		t.Fatalf("the pull streaming through the eviction: %v, %d bytes (want %d, digest %s)", r.err, len(r.body), len(cLayer), c.Layers[0])
+	}
+	waitFor(t, "the store to get under maxSize", func() bool { return storeBytes(t, root) <= maxSize })
+	e.pull(t, "up.test/team/c", "c", c)
+	if n := proxy.BlobGets(c.Layers[0]); n != 1 {
+		t.Errorf("c's layer fetched %d times, want 1 (eviction must not touch a pull in progress)", n)
+	}
+}
+
+func TestEvictionByUnusedAge(t *testing.T) {
+	upAddr := servertest.Start(t, servertest.Options{})
+	root := t.TempDir()
+	cacheAddr := servertest.Start(t, servertest.Options{Root: root, PullThrough: &config.PullThrough{MaxUnusedAge: config.Duration(time.Millisecond), Upstreams: []config.Upstream{{
+		Prefix: "up.test", URL: "http://" + upAddr, Insecure: true, TagTTL: config.Duration(time.Hour), Timeout: config.Duration(time.Second),
+	}}}})
+	e := &env{up: &pullthroughtest.Client{Base: "http://" + upAddr}, cache: "http://" + cacheAddr, root: root}
+	img := e.up.PushImage(t, "team/old", "v1", pullthroughtest.RandomBytes(100<<10))
+	next := e.up.PushImage(t, "team/new", "v1", pullthroughtest.RandomBytes(100<<10))
+	e.pull(t, "up.test/team/old", "v1", img)
+	// Eviction runs after each fill; these trigger it.
+	e.pull(t, "up.test/team/new", "v1", next)
+	waitFor(t, "unused content to go", func() bool {
+		return !strings.Contains(string(get(t, http.MethodGet, e.cache+"/v2/up.test/team/old/tags/list").body), `"v1"`)
+	})
+}
+
+func TestGCAndPruneKeepCachedContent(t *testing.T) {
+	e := newEnv(t, time.Hour)
+	img := e.up.PushImage(t, "team/untagged", "v1", pullthroughtest.RandomBytes(50<<10))
+	// Pulled by digest only: nothing in the cache tags it.
+	e.pull(t, "up.test/team/untagged", string(img.Digest), img)
+
+	cfg := &config.Config{Storage: config.Storage{Filesystem: &config.Filesystem{RootDirectory: e.root}}}
+	cfg.Defaults()
+	ctx := context.Background()
+	st, err := server.OpenStores(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := gc.Prune(ctx, st.Meta, gc.PruneOptions{KeepTagRevisions: 1, KeepYoungerThan: time.Nanosecond}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := gc.Collect(ctx, st.Blobs, st.Meta, gc.Options{Grace: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deleted) != 0 || len(res.Links) != 0 {
+		t.Fatalf("gc removed cached content: %+v", res)
+	}
+	e.proxy.SetFault(func(*http.Request) pullthroughtest.Fault { return pullthroughtest.Drop })
+	e.pull(t, "up.test/team/untagged", string(img.Digest), img)
 }
