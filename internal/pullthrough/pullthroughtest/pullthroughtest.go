@@ -4,6 +4,7 @@
 package pullthroughtest
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
@@ -104,6 +105,17 @@ func (c *Client) PutManifest(t testing.TB, repo, ref, mediaType string, raw []by
 	return digest.FromBytes(raw)
 }
 
+// TarLayer returns an uncompressed tar layer holding one file of n random
+// bytes, for clients that unpack what they pull.
+func TarLayer(name string, n int) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(n), Typeflag: tar.TypeReg})
+	_, _ = tw.Write(RandomBytes(n))
+	_ = tw.Close()
+	return buf.Bytes()
+}
+
 // RandomBytes returns n random bytes (incompressible, unique per call).
 func RandomBytes(n int) []byte {
 	b := make([]byte, n)
@@ -125,7 +137,13 @@ type descriptor struct {
 func (c *Client) PushImage(t testing.TB, repo, tag string, layers ...[]byte) Image {
 	t.Helper()
 	img := Image{Repo: repo, Tag: tag}
-	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"Labels":{"nonce":"%x"}}}`, RandomBytes(8)))
+	// The layers are uncompressed, so their diff IDs are their digests.
+	diffIDs := []digest.Digest{}
+	for _, l := range layers {
+		diffIDs = append(diffIDs, digest.FromBytes(l))
+	}
+	ids, _ := json.Marshal(diffIDs)
+	cfg := []byte(fmt.Sprintf(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":%s},"config":{"Labels":{"nonce":"%x"}}}`, ids, RandomBytes(8)))
 	img.Config = c.PutBlob(t, repo, cfg)
 	m := struct {
 		SchemaVersion int          `json:"schemaVersion"`
@@ -214,6 +232,17 @@ type Proxy struct {
 // verifies an https target (nil: the system's).
 func StartProxy(t testing.TB, target string, roots *x509.CertPool) *Proxy {
 	t.Helper()
+	return startProxy(t, target, roots, nil)
+}
+
+// StartTLSProxy is StartProxy serving HTTPS with srvTLS.
+func StartTLSProxy(t testing.TB, target string, roots *x509.CertPool, srvTLS *tls.Config) *Proxy {
+	t.Helper()
+	return startProxy(t, target, roots, srvTLS)
+}
+
+func startProxy(t testing.TB, target string, roots *x509.CertPool, srvTLS *tls.Config) *Proxy {
+	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +258,7 @@ func StartProxy(t testing.TB, target string, roots *x509.CertPool) *Proxy {
 		}
 		return nil
 	}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.reqs++
 		p.paths[r.Method+" "+r.URL.Path]++
@@ -263,10 +292,23 @@ func StartProxy(t testing.TB, target string, roots *x509.CertPool) *Proxy {
 		}
 		rp.ServeHTTP(w, r)
 	}))
+	if srvTLS != nil {
+		p.srv.TLS = srvTLS
+		p.srv.StartTLS()
+	} else {
+		p.srv.Start()
+	}
 	t.Cleanup(p.srv.Close)
 	p.URL = p.srv.URL
-	p.Host = strings.TrimPrefix(p.srv.URL, "http://")
+	p.Host = strings.TrimPrefix(strings.TrimPrefix(p.srv.URL, "http://"), "https://")
 	return p
+}
+
+// Close stops the proxy: the upstream is unreachable (connections are
+// refused) from then on.
+func (p *Proxy) Close() {
+	p.srv.CloseClientConnections()
+	p.srv.Listener.Close()
 }
 
 // SetFault installs (nil: removes) the failure injector.
