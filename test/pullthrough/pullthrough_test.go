@@ -233,8 +233,8 @@ type oci struct {
 // upstream.
 func TestUpstreamFailures(t *testing.T) {
 	for _, c := range []struct {
-		name  string
-		break_ func(w *world)
+		name    string
+		breakIt func(w *world)
 	}{
 		{"stopped", func(w *world) { w.proxy.Close() }},
 		{"429", func(w *world) {
@@ -251,7 +251,7 @@ func TestUpstreamFailures(t *testing.T) {
 			if err := pullAll(w.cache, prefix+"/team/app", "v1", img); err != nil {
 				t.Fatal(err)
 			}
-			c.break_(w)
+			c.breakIt(w)
 			for _, ref := range []string{"v1", string(img.Digest)} {
 				start := time.Now()
 				if err := pullAll(w.cache, prefix+"/team/app", ref, img); err != nil {
