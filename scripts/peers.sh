@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests drive: registry clients, the
-# CNCF Distribution reference registry, opm, skopeo and podman, the object stores
+# CNCF Distribution reference registry, opm, skopeo, podman and runc, the object stores
 # (MinIO, fake-gcs-server, Azurite) and a PostgreSQL server. Idempotent: a
 # peer already at its pinned version is left alone. Fails loudly when one
 # cannot be had, because a test that silently skips its peer proves nothing.
@@ -72,6 +72,7 @@ need_apt=()
 have_postgres || need_apt+=(postgresql)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v podman >/dev/null || need_apt+=(podman)
+command -v runc >/dev/null || need_apt+=(runc) # podman run (berth's own image) uses it
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "peers: apt-get install ${need_apt[*]}" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -80,6 +81,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null || { echo "peers: FAILED to apt-get install ${need_apt[*]}" >&2; exit 1; }
 fi
 for p in crane regctl regsync registry minio fake-gcs-server opm azurite-blob; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
-for p in skopeo podman; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
+for p in skopeo podman runc; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
 have_postgres || { echo "peers: postgresql (initdb, postgres) missing" >&2; exit 1; }
 echo "$bin"

@@ -37,6 +37,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newGCCmd(), newPruneCmd(),
 		newAdminCmd(),
+		newImageCmd(), newVersionCmd(),
 	)
 	return root
 }
