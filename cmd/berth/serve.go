@@ -54,6 +54,18 @@ accepted too. Flags override the file.
                      from "berth admin token create"
   tls:               {certFile, keyFile, certificates: [{hostnames, certFile,
                      keyFile}]}: a default certificate and one per host name
+  pullThrough:       a caching mirror of upstream registries:
+                     {upstreams: [{prefix, url, authFile, caFile, insecure,
+                     tagTTL (5m), timeout (3s)}], maxSize, maxUnusedAge};
+                     /v2/<prefix>/<repo>/... (or /v2/<repo>/...?ns=<prefix>,
+                     containerd's hosts.toml mirrors) is served from
+                     <url>/v2/<repo>/...: one upstream fetch per blob
+                     however many clients, streamed while it is stored; a
+                     tag revalidated at most once per tagTTL; what is cached
+                     served (with a Warning) when the upstream fails;
+                     pushes refused; eviction by maxSize (least recently
+                     pulled first) and maxUnusedAge. "berth policy
+                     cache-mirrors" writes the IDMS/ITMS pointing nodes at it
   addr, disableDelete, shutdownTimeout
 
 Prometheus metrics are served at /extensions/v2/metrics and a health check at
@@ -62,7 +74,20 @@ action, status, bytes, duration). SIGTERM or Ctrl-C stops accepting
 connections and drains in-flight requests.`,
 		Example: `  berth serve
   berth serve --addr 127.0.0.1:5000 --root /var/lib/berth
-  berth serve --config registry.yaml`,
+  berth serve --config registry.yaml
+
+  # a pull-through cache of quay.io and Docker Hub (registry.yaml):
+  pullThrough:
+    upstreams:
+    - prefix: quay.io
+      url: https://quay.io
+      authFile: /etc/berth/pull-secret.json
+    - prefix: docker.io
+      url: https://registry-1.docker.io
+    maxSize: 200GiB
+    maxUnusedAge: 720h
+  # nodes then pull quay.io/org/app through cache.corp:5000/quay.io/org/app:
+  berth policy cache-mirrors --serve-config registry.yaml --cache cache.corp:5000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := &config.Config{}
