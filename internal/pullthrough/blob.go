@@ -56,8 +56,17 @@ type fill struct {
 	startErr error         // set before started: the fill never began
 	err      error         // set before done
 
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced at each progress
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced at each progress
+	verified bool          // the digest matched: every byte may be read
+}
+
+func (f *fill) markVerified() {
+	f.mu.Lock()
+	f.verified = true
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
 }
 
 func (f *fill) progress(int64) {
@@ -71,7 +80,7 @@ func (f *fill) progress(int64) {
 // verified one byte is held back.
 func (f *fill) state() (avail int64, done bool, err error, changed chan struct{}) {
 	f.mu.Lock()
-	changed = f.changed
+	changed, verified := f.changed, f.verified
 	f.mu.Unlock()
 	select {
 	case <-f.done:
@@ -83,6 +92,9 @@ func (f *fill) state() (avail int64, done bool, err error, changed chan struct{}
 	}
 	if f.rf == nil {
 		return 0, false, nil, changed
+	}
+	if verified {
+		return f.rf.Written(), false, nil, changed
 	}
 	return max(f.rf.Written()-1, 0), false, nil, changed
 }
@@ -206,7 +218,7 @@ func (c *Cache) runFill(f *fill) {
 	f.size = size
 	close(f.started)
 	cr := &countingReader{r: body}
-	err = f.rf.Run(c.ctx, cr, size, f.progress)
+	err = f.rf.Run(c.ctx, cr, size, f.progress, f.markVerified)
 	body.Close()
 	c.m.bytesFetched.WithLabelValues(u.Prefix).Add(float64(cr.n))
 	if err != nil {

@@ -104,10 +104,11 @@ func (f *Fill) Written() int64 { return f.written.Load() }
 
 // Run streams body into the session, calling progress (which must not
 // block) each time more bytes are readable; then it verifies the digest
-// and size (when size >= 0) and, if they match, commits the blob into the
+// and size (when size >= 0) and, if they match, calls verified (readers of
+// the session may now be given every byte) and commits the blob into the
 // repository. On any failure the session is discarded and nothing becomes
 // visible.
-func (f *Fill) Run(ctx context.Context, body io.Reader, size int64, progress func(written int64)) error {
+func (f *Fill) Run(ctx context.Context, body io.Reader, size int64, progress func(written int64), verified func()) error {
 	pr := &progressReader{r: body, f: f, progress: progress}
 	n, err := f.r.AppendUpload(ctx, f.repo, f.id, 0, pr)
 	if err != nil {
@@ -120,6 +121,18 @@ func (f *Fill) Run(ctx context.Context, body io.Reader, size int64, progress fun
 		f.r.discard(context.WithoutCancel(ctx), f.id)
 		return oci.Errorf(oci.ErrSizeInvalid, "blob %s: upstream sent %d bytes, announced %d", f.d, n, size)
 	}
+	got, err := f.r.uploadDigest(ctx, f.id, n, f.d.Algorithm())
+	if err != nil {
+		f.r.discard(context.WithoutCancel(ctx), f.id)
+		return err
+	}
+	if got != f.d {
+		f.r.discard(context.WithoutCancel(ctx), f.id)
+		return oci.Errorf(oci.ErrDigestInvalid, "upstream content has digest %s, not %s; it was discarded", got, f.d)
+	}
+	verified()
+	// CompleteUpload checks the digest again (from the same running hash)
+	// and commits: durable bytes, then the link.
 	return f.r.CompleteUpload(ctx, f.repo, f.id, f.d, -1, nil)
 }
 
