@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		newGCCmd(), newPruneCmd(),
 		newAdminCmd(),
 		newImageCmd(), newVersionCmd(),
+		newDeployCmd(),
 	)
 	return root
 }
