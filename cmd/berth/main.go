@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newAdminCmd(),
 		newImageCmd(), newVersionCmd(),
 		newDeployCmd(),
+		newImportCmd(),
 	)
 	return root
 }

@@ -66,6 +66,11 @@ accepted too. Flags override the file.
                      pushes refused; eviction by maxSize (least recently
                      pulled first) and maxUnusedAge. "berth policy
                      cache-mirrors" writes the IDMS/ITMS pointing nodes at it
+  imports:           scheduled tag imports, as image streams do: [{from
+                     (HOST/REPO[:TAG]), to, schedule (15m), tags (regexp),
+                     importMode (Legacy|PreserveOriginal), authFile, caFile,
+                     insecure}]; each move kept in the tag history (one-shot:
+                     berth import FROM TO)
   addr, disableDelete, shutdownTimeout
 
 Prometheus metrics are served at /extensions/v2/metrics and a health check at

@@ -66,6 +66,8 @@ type Config struct {
 	// PullThrough makes serve a caching mirror of upstream registries
 	// (off when absent).
 	PullThrough *PullThrough `yaml:"pullThrough"`
+	// Imports are scheduled tag imports from upstream repositories.
+	Imports []Import `yaml:"imports"`
 
 	// Fields of the operator's spec that have no meaning for berth serve
 	// are accepted so an existing object loads unchanged.
@@ -284,6 +286,9 @@ func (c *Config) Defaults() {
 	}
 	c.Auth.defaults()
 	c.PullThrough.defaults()
+	for i := range c.Imports {
+		c.Imports[i].defaults()
+	}
 }
 
 // Validate returns every problem at once.
@@ -349,6 +354,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.PullThrough.validate()...)
+	errs = append(errs, validateImports(c.Imports)...)
 	return errors.Join(errs...)
 }
 
@@ -454,6 +460,7 @@ func cleanYAMLError(err error) error {
 	msg = strings.ReplaceAll(msg, " in type config.Auth", " in auth")
 	msg = strings.ReplaceAll(msg, " in type config.PullThrough", " in pullThrough")
 	msg = strings.ReplaceAll(msg, " in type config.Upstream", " in pullThrough.upstreams")
+	msg = strings.ReplaceAll(msg, " in type config.Import", " in imports")
 	msg = strings.ReplaceAll(msg, " in type config.RoleBinding", " in auth.roleBindings")
 	msg = strings.ReplaceAll(msg, " in type config.AnonymousAccess", " in auth.anonymous")
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")

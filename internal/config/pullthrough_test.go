@@ -110,3 +110,19 @@ func FuzzParseByteSize(f *testing.F) {
 		}
 	})
 }
+
+func TestParseImports(t *testing.T) {
+	c, err := Parse(strings.NewReader("imports:\n- {from: 'quay.io/org/app:v1', to: team/app}\n- {from: 'registry.corp:5000/x/y', to: y, tags: 'v1\\..*', importMode: PreserveOriginal, schedule: 1h}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := c.Imports[0], c.Imports[1]; a.Schedule.D() != DefaultImportSchedule || a.ImportMode != "Legacy" || b.Schedule.D() != time.Hour || b.ImportMode != "PreserveOriginal" {
+		t.Fatalf("imports = %+v", c.Imports)
+	}
+	_, err = Parse(strings.NewReader("imports:\n- {from: app, to: 'Bad Name', tags: '(', importMode: Newest}\n"))
+	for _, want := range []string{"imports[0].from", "imports[0].to", "imports[0].tags", `imports[0].importMode: "Newest"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}

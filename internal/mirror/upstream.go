@@ -278,6 +278,9 @@ func sniffArtifactType(raw []byte) string {
 	return p.Config.MediaType
 }
 
+// Tags lists repo's tags (none when the repository is unknown).
+func (u *Upstream) Tags(ctx context.Context, repo string) ([]string, error) { return u.tags(ctx, repo) }
+
 // tags lists repo's tags, following pagination.
 func (u *Upstream) tags(ctx context.Context, repo string) ([]string, error) {
 	var all []string

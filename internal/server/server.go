@@ -35,6 +35,7 @@ type Server struct {
 	blobs   storage.Backend
 	reg     *registry.Registry
 	cache   *pullthrough.Cache
+	imports []scheduledImport
 	stop    context.CancelFunc // ends the cache's fills and background work
 	handler http.Handler
 }
@@ -229,7 +230,45 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		AuthRealm:     realm,
 		PullThrough:   cache,
 	})
-	return &Server{cfg: cfg, log: log, stores: st, meta: meta, blobs: blobs, reg: reg, cache: cache, stop: stop, handler: h}, nil
+	var imports []scheduledImport
+	for i, im := range cfg.Imports {
+		spec, err := pullthrough.NewImportSpec(im.From, im.To, im.Tags, im.ImportMode, im.AuthFile, im.CAFile, im.Insecure, 30*time.Second, log)
+		if err != nil {
+			stop()
+			st.Close()
+			return nil, fmt.Errorf("imports[%d]: %w", i, err)
+		}
+		imports = append(imports, scheduledImport{spec: spec, from: im.From, every: im.Schedule.D()})
+	}
+	return &Server{cfg: cfg, log: log, stores: st, meta: meta, blobs: blobs, reg: reg, cache: cache, stop: stop, imports: imports, handler: h}, nil
+}
+
+// scheduledImport is one imports[] entry.
+type scheduledImport struct {
+	spec  pullthrough.ImportSpec
+	from  string
+	every time.Duration
+}
+
+// importLoop runs an import at start and then every its schedule; a
+// failed run is logged and retried at the next tick.
+func (s *Server) importLoop(ctx context.Context, im scheduledImport) {
+	every := im.every
+	if every <= 0 {
+		every = config.DefaultImportSchedule
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := pullthrough.Import(ctx, s.reg, im.spec, s.log); err != nil && ctx.Err() == nil {
+			s.log.Warn("scheduled import failed", "from", im.from, "to", im.spec.To, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // newCache builds the pull-through cache from pc (nil when it is off),
@@ -312,6 +351,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.maintenanceLoop(ctx)
 	if s.cache != nil {
 		go s.cache.Run(ctx)
+	}
+	for _, im := range s.imports {
+		go s.importLoop(ctx, im)
 	}
 	go func() {
 		if s.cfg.TLS.Enabled() {

@@ -42,13 +42,15 @@ type Options struct {
 	HTTPSecret string
 	// PullThrough makes the server a caching mirror of upstreams.
 	PullThrough *config.PullThrough
+	// Imports are scheduled tag imports.
+	Imports []config.Import
 }
 
 // Start runs berth serve until the test ends and returns its host:port
 // (plain HTTP).
 func Start(t testing.TB, opts Options) string {
 	t.Helper()
-	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s", Auth: opts.Auth, MetadataDatabase: opts.MetadataDSN, HTTPSecret: opts.HTTPSecret, PullThrough: opts.PullThrough}
+	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s", Auth: opts.Auth, MetadataDatabase: opts.MetadataDSN, HTTPSecret: opts.HTTPSecret, PullThrough: opts.PullThrough, Imports: opts.Imports}
 	switch {
 	case opts.Memory:
 		cfg.Storage.EmptyDir = &struct{}{}
