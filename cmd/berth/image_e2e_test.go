@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,24 +34,43 @@ func TestImageBuildRunsInPodman(t *testing.T) {
 	craneBin := testpeer.Need(t, "crane")
 	testpeer.Need(t, "go")
 
-	source, err := filepath.Abs("../..")
+	// The commit, not the work tree: two builds of one commit, each from
+	// its own copy in its own directory (so -trimpath is tested too), with
+	// SOURCE_DATE_EPOCH at the commit time.
+	checkout, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
+	head, err := exec.Command("git", "-C", checkout, "log", "-1", "--format=%H %ct").Output()
+	if err != nil {
+		t.Fatalf("git log: %v", err)
+	}
+	commit, commitTime, _ := strings.Cut(strings.TrimSpace(string(head)), " ")
+	t.Setenv("SOURCE_DATE_EPOCH", commitTime)
+	snapshot := func(t *testing.T) string {
+		t.Helper()
+		dir := t.TempDir()
+		out, err := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", checkout, commit, dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git archive %s: %v\n%s", commit, err, out)
+		}
+		return dir
+	}
+
 	outer := servertest.Start(t, servertest.Options{})
 	id := randomHex(t, 6)
 	const ver = "0.0.0-e2e"
 	repo := outer + "/berth/berth"
 	tag := repo + ":" + id
 
-	// Two builds from source, the first one pushed.
+	// Two builds, the first one pushed.
 	var digests []string
 	for i, args := range [][]string{
 		{"--layout", filepath.Join(t.TempDir(), "one"), "--push", tag, "--insecure"},
 		{"--layout", filepath.Join(t.TempDir(), "two")},
 	} {
 		start := time.Now()
-		stdout, stderr, err := runBerth(t, append([]string{"image", "build", "--source", source, "--version", ver}, args...)...)
+		stdout, stderr, err := runBerth(t, append([]string{"image", "build", "--source", snapshot(t), "--version", ver, "--revision", commit}, args...)...)
 		if err != nil {
 			t.Fatalf("image build %d: %v\n%s%s", i+1, err, stdout, stderr)
 		}
@@ -105,13 +125,17 @@ func TestImageBuildRunsInPodman(t *testing.T) {
 			t.Errorf("label %s = %q, want %q", k, got, want)
 		}
 	}
-	if rev := podman(t, "image", "inspect", "--format", `{{index .Labels "org.opencontainers.image.revision"}}`, byDigest); len(rev) < 40 {
-		t.Errorf("revision label %q: want the commit id", rev)
+	if rev := podman(t, "image", "inspect", "--format", `{{index .Labels "org.opencontainers.image.revision"}}`, byDigest); rev != commit {
+		t.Errorf("revision label %q, want %s", rev, commit)
+	}
+	secs, _ := strconv.ParseInt(commitTime, 10, 64)
+	if got := podman(t, "image", "inspect", "--format", "{{.Created.Unix}}", byDigest); got != commitTime {
+		t.Errorf("image created at %s, want the commit time %s (%s)", got, commitTime, time.Unix(secs, 0).UTC())
 	}
 
 	runFlags := []string{"--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}
 	// The version linked into the binary, through a command override.
-	if got := podman(t, append(append([]string{"run", "--rm"}, runFlags...), byDigest, "version")...); !strings.HasPrefix(got, "berth "+ver+" (") {
+	if got := podman(t, append(append([]string{"run", "--rm"}, runFlags...), byDigest, "version")...); got != "berth "+ver+" ("+commit+")" {
 		t.Errorf("berth version in the container = %q, want berth %s (REVISION)", got, ver)
 	}
 
