@@ -26,7 +26,8 @@ func newDeployRenderCmd() *cobra.Command {
 		Long: `Print, as YAML documents for kubectl apply -f - or oc apply -f -, the
 objects that run berth serve in a cluster: a ConfigMap with the serve config,
 a Deployment, a Service, a PersistentVolumeClaim (storage.pvc without a
-claim name), OpenShift Routes and a ServiceMonitor.
+claim name), OpenShift Routes (with a Role and RoleBinding that let the router
+read their certificate Secrets) and a ServiceMonitor.
 
 --config is berth serve's config in the shape of the image registry
 operator's spec (or a whole imageregistry.operator.openshift.io/v1 Config).

@@ -1,6 +1,7 @@
 // Package deploy renders the Kubernetes and OpenShift objects that run
 // `berth serve` in a cluster — Deployment, Service, PersistentVolumeClaim,
-// ConfigMap with the serve config, Routes and a ServiceMonitor — from a
+// ConfigMap with the serve config, Routes (and the grant that lets the
+// router read their certificate Secrets) and a ServiceMonitor — from a
 // registry config in the shape of the image registry operator's spec
 // (imageregistry.operator.openshift.io/v1 Config): replicas, storage.pvc /
 // emptyDir / s3 / gcs / azure, routes[] with hostname and secretName,

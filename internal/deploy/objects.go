@@ -247,3 +247,35 @@ type tlsConfig struct {
 	ServerName string `json:"serverName,omitempty"`
 	CAFile     string `json:"caFile,omitempty"`
 }
+
+type role struct {
+	typeMeta `json:",inline"`
+	Metadata objectMeta   `json:"metadata"`
+	Rules    []policyRule `json:"rules"`
+}
+
+type policyRule struct {
+	APIGroups     []string `json:"apiGroups"`
+	Resources     []string `json:"resources"`
+	Verbs         []string `json:"verbs"`
+	ResourceNames []string `json:"resourceNames,omitempty"`
+}
+
+type roleBinding struct {
+	typeMeta `json:",inline"`
+	Metadata objectMeta `json:"metadata"`
+	RoleRef  roleRef    `json:"roleRef"`
+	Subjects []subject  `json:"subjects"`
+}
+
+type roleRef struct {
+	APIGroup string `json:"apiGroup"`
+	Kind     string `json:"kind"`
+	Name     string `json:"name"`
+}
+
+type subject struct {
+	Kind      string `json:"kind"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+}

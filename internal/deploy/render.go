@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -352,27 +353,39 @@ func (p *plan) objects() []any {
 	if p.defRoute {
 		objs = append(objs, newRoute(name+"-default-route", "", ""))
 	}
+	var secrets []string
 	for _, r := range p.routes {
 		objs = append(objs, newRoute(r.Name, r.Hostname, r.SecretName))
+		if r.SecretName != "" && !slices.Contains(secrets, r.SecretName) {
+			secrets = append(secrets, r.SecretName)
+		}
+	}
+	if len(secrets) > 0 {
+		// The router reads an externalCertificate Secret itself, and only
+		// with a grant for exactly those Secrets.
+		objs = append(objs,
+			role{typeMeta: typeMeta{"rbac.authorization.k8s.io/v1", "Role"}, Metadata: p.meta(name + "-route-certificates"), Rules: []policyRule{{
+				APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}, ResourceNames: secrets,
+			}}},
+			roleBinding{typeMeta: typeMeta{"rbac.authorization.k8s.io/v1", "RoleBinding"}, Metadata: p.meta(name + "-route-certificates"),
+				RoleRef:  roleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name + "-route-certificates"},
+				Subjects: []subject{{Kind: "ServiceAccount", Name: "router", Namespace: "openshift-ingress"}},
+			})
 	}
 
 	ep := monitorEndpoint{Port: svc.Spec.Ports[0].Name, Path: MetricsPath, Scheme: "http", Interval: "30s"}
 	if p.tls() {
 		ep.Scheme = "https"
-		ep.TLSConfig = &tlsConfig{ServerName: name + "." + p.namespaceOr("NAMESPACE") + ".svc", CAFile: "/etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt"}
+		ep.TLSConfig = &tlsConfig{CAFile: "/etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt"}
+		if p.opts.Namespace != "" {
+			ep.TLSConfig.ServerName = name + "." + p.opts.Namespace + ".svc"
+		}
 	}
 	objs = append(objs, serviceMonitor{typeMeta: typeMeta{"monitoring.coreos.com/v1", "ServiceMonitor"}, Metadata: p.meta(name), Spec: serviceMonitorSpec{
 		Selector:  labelSelector{MatchLabels: p.selector()},
 		Endpoints: []monitorEndpoint{ep},
 	}})
 	return objs
-}
-
-func (p *plan) namespaceOr(s string) string {
-	if p.opts.Namespace != "" {
-		return p.opts.Namespace
-	}
-	return s
 }
 
 func (p *plan) deployment() deployment {

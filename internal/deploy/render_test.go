@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	sigsjson "sigs.k8s.io/json"
@@ -88,6 +90,8 @@ type rendered struct {
 	deployments []appsv1.Deployment
 	routes      []osRoute
 	monitors    []serviceMonitor
+	roles       []rbacv1.Role
+	bindings    []rbacv1.RoleBinding
 }
 
 // decodeAll splits the documents and decodes each strictly into its type;
@@ -129,6 +133,14 @@ func decodeAll(t testing.TB, out []byte) rendered {
 			var o appsv1.Deployment
 			strict(&o)
 			r.deployments = append(r.deployments, o)
+		case "rbac.authorization.k8s.io/v1 Role":
+			var o rbacv1.Role
+			strict(&o)
+			r.roles = append(r.roles, o)
+		case "rbac.authorization.k8s.io/v1 RoleBinding":
+			var o rbacv1.RoleBinding
+			strict(&o)
+			r.bindings = append(r.bindings, o)
 		case "route.openshift.io/v1 Route":
 			var o osRoute
 			strict(&o)
@@ -226,6 +238,26 @@ func checkWiring(t testing.TB, r rendered) {
 			for _, msg := range validation.IsDNS1123Subdomain(rt.Spec.Host) {
 				t.Errorf("route %s host %q: %s", rt.Name, rt.Spec.Host, msg)
 			}
+		}
+	}
+	granted := map[string]bool{}
+	for _, b := range r.bindings {
+		routerBound := len(b.Subjects) == 1 && b.Subjects[0].Kind == "ServiceAccount" && b.Subjects[0].Name == "router" && b.Subjects[0].Namespace == "openshift-ingress"
+		for _, ro := range r.roles {
+			if routerBound && b.RoleRef.Kind == "Role" && b.RoleRef.Name == ro.Name {
+				for _, rule := range ro.Rules {
+					if slices.Contains(rule.Resources, "secrets") && slices.Contains(rule.Verbs, "get") && slices.Contains(rule.Verbs, "watch") {
+						for _, n := range rule.ResourceNames {
+							granted[n] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, rt := range r.routes {
+		if c := rt.Spec.TLS.ExternalCertificate; c != nil && !granted[c.Name] {
+			t.Errorf("route %s uses Secret %s, which the router may not read", rt.Name, c.Name)
 		}
 	}
 	msel, err := metav1.LabelSelectorAsSelector(&r.monitors[0].Spec.Selector)
