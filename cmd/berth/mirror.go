@@ -82,8 +82,13 @@ limit is split into parts across consecutive archives) plus
 berth-archives.json, the manifest of every file's sha256 and the archives
 holding it. Carry the archives and the manifest; on the other side give
 their directory to --from-dir (or unpack it with berth mirror unpack). Every
-archive must be present, and every file and archive is verified against the
-manifest before anything is pushed; a missing or corrupt archive is named.`,
+archive must be present before anything is read; a missing one is named.
+--from-dir pushes straight from the archives: small files are extracted
+and verified first, each large blob is read from its archive and hashed as
+it is pushed, so no second copy of the set lands on disk; a blob damaged in
+transit fails its images (never reaching the registry) and is named. With
+--unpack-dir the archives are unpacked there first, every file and archive
+verified before anything is pushed, and the directory kept.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.authfile, "authfile", "", "credentials FILE (auths JSON as in a pull secret); searched before $REGISTRY_AUTH_FILE, podman's and docker's files")
@@ -104,7 +109,7 @@ manifest before anything is pushed; a missing or corrupt archive is named.`,
 	pf.StringVar(&f.since, "since", "", "with --to-dir: a state FILE written by berth mirror state on the receiving side; blobs it lists are not written (incremental transfer)")
 	pf.StringVar(&f.archiveSize, "archive-size", "", "with --to-dir: after writing, pack the directory into numbered tar files of at most this size (e.g. 4GiB, 700MiB, 4.7GB; at least 16KiB) in --archive-dir; files that do not fit are split across archives")
 	pf.StringVar(&f.archiveDir, "archive-dir", "", "where --archive-size writes berth-archive-NNNN.tar and berth-archives.json (default: DIR-archives next to --to-dir, so the directory stays a working copy and only the archives are carried)")
-	pf.StringVar(&f.unpackDir, "unpack-dir", "", "with --from-dir pointing at archives: unpack into this directory and keep it (default: a temporary directory, removed afterwards)")
+	pf.StringVar(&f.unpackDir, "unpack-dir", "", "with --from-dir pointing at archives: unpack (and verify) everything into this directory first and keep it (default: push straight from the archives, extracting only small files into a temporary directory)")
 	cmd.AddCommand(newMirrorImageCmd(f), newMirrorReleaseCmd(f), newMirrorApplyCmd(f), newMirrorDeleteCmd(f), newMirrorStateCmd(f), newMirrorUnpackCmd(f))
 	return cmd
 }
@@ -406,9 +411,10 @@ func (f *mirrorFlags) pack(ctx context.Context, cmd *cobra.Command, dir string) 
 
 func humanMiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// openFromDir opens --from-dir: a layout, or a directory of archives that
-// is unpacked (and verified) into --unpack-dir or a temporary directory
-// first. The returned cleanup removes a temporary directory.
+// openFromDir opens --from-dir: a layout, or a directory of archives,
+// unpacked (and verified) into --unpack-dir when one is given, else read in
+// place with only its small files extracted into a temporary directory.
+// The returned cleanup removes a temporary directory.
 func (f *mirrorFlags) openFromDir(ctx context.Context, cmd *cobra.Command, dir string) (*mirror.Layout, func(), error) {
 	nop := func() {}
 	if !mirror.IsArchiveDir(dir) {
@@ -425,14 +431,23 @@ func (f *mirrorFlags) openFromDir(ctx context.Context, cmd *cobra.Command, dir s
 	}
 	// Blobs verified by this unpack are pushed without hashing them again.
 	progress, stop := f.unpackProgress(ctx, cmd, dir)
-	l, st, err := mirror.OpenUnpacked(ctx, dir, target, mirror.UnpackOptions{Progress: progress})
+	open := mirror.OpenUnpacked
+	if f.unpackDir == "" {
+		open = mirror.OpenArchives
+	}
+	l, st, err := open(ctx, dir, target, mirror.UnpackOptions{Progress: progress})
 	stop()
 	if err != nil {
 		cleanup()
 		return nil, nop, fmt.Errorf("--from-dir %s: %w; nothing was pushed", dir, err)
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "mirror: unpacked %d archives from %s into %s: %d files, %s, every digest verified\n",
-		st.Archives, dir, target, st.Files, humanMiB(st.Bytes))
+	if f.unpackDir == "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "mirror: reading %d archives in place from %s: %s of small files extracted and verified, large blobs verified as they are pushed\n",
+			st.Archives, dir, humanMiB(st.Bytes))
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "mirror: unpacked %d archives from %s into %s: %d files, %s, every digest verified\n",
+			st.Archives, dir, target, st.Files, humanMiB(st.Bytes))
+	}
 	return l, cleanup, nil
 }
 
@@ -496,8 +511,9 @@ before anything is read. A corrupt archive stops the unpack with its name;
 files already verified stay in DIR (so a rerun with a good copy completes
 it), and DIR must not be pushed until an unpack has succeeded.
 
-"berth mirror image|release --from-dir ARCHIVE_DIR" does the same into
---unpack-dir (or a temporary directory) and then pushes.`,
+"berth mirror image|release|apply --from-dir ARCHIVE_DIR --unpack-dir DIR"
+does the same and then pushes; without --unpack-dir they push straight from
+the archives.`,
 		Example: `  berth mirror unpack --from-dir /media/dvd --to-dir ./bundle
   berth mirror image --from-dir ./bundle mirror.local:5000/mirrored`,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -246,7 +246,7 @@ func TestMirrorArchivesCommand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
-		if !strings.Contains(errOut, "every digest verified") || !strings.Contains(out, "imageContentSources:") {
+		if !strings.Contains(errOut, "verified as they are pushed") || !strings.Contains(out, "imageContentSources:") {
 			t.Errorf("stderr:\n%s\nstdout:\n%s", errOut, out)
 		}
 		if got := mustDigest(t, dst+"/ocp/release:4.18.4-x86_64"); got != rel.Digest {

@@ -514,32 +514,15 @@ type UnpackOptions struct {
 	// Progress, when set, is called as bytes are unpacked and verified:
 	// done and total count the bytes of every archive.
 	Progress func(done, total int64)
+	// streamAboveForTests lowers OpenArchives' streamMin in tests.
+	streamAboveForTests int64
 }
 
 // UnpackArchivesWith is UnpackArchives with options.
 func UnpackArchivesWith(ctx context.Context, archiveDir, layoutDir string, opts UnpackOptions) (*UnpackStats, error) {
-	mpath := filepath.Join(archiveDir, ArchiveManifestFile)
-	mf, err := os.Open(mpath)
+	set, err := checkArchives(archiveDir)
 	if err != nil {
-		return nil, &ArchiveError{Archive: mpath, Err: fmt.Errorf("%w: no archive manifest (written last by --archive-size; was packing interrupted?): %v", ErrArchiveMissing, err)}
-	}
-	set, err := ReadArchiveSet(mf)
-	mf.Close()
-	if err != nil {
-		return nil, &ArchiveError{Archive: mpath, Err: fmt.Errorf("%w: %v", ErrArchiveCorrupt, err)}
-	}
-	var problems []error
-	for _, a := range set.Archives {
-		fi, err := os.Stat(filepath.Join(archiveDir, a.Name))
-		switch {
-		case err != nil:
-			problems = append(problems, &ArchiveError{Archive: a.Name, Err: fmt.Errorf("%w from %s (%d bytes expected)", ErrArchiveMissing, archiveDir, a.Size)})
-		case fi.Size() != a.Size:
-			problems = append(problems, &ArchiveError{Archive: a.Name, Err: fmt.Errorf("%w: %d bytes, the manifest says %d (truncated or incomplete copy?)", ErrArchiveCorrupt, fi.Size(), a.Size)})
-		}
-	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("%d of %d archives cannot be used; nothing was unpacked:\n%w", len(problems), len(set.Archives), errors.Join(problems...))
+		return nil, err
 	}
 	if err := os.MkdirAll(layoutDir, 0o755); err != nil {
 		return nil, err
@@ -580,6 +563,36 @@ func UnpackArchivesWith(ctx context.Context, archiveDir, layoutDir string, opts 
 	st.Files = len(set.Files)
 	st.verified = set.Files
 	return st, nil
+}
+
+// checkArchives reads the archive manifest of archiveDir and checks that
+// every archive it lists is there with its size; every missing or
+// truncated one is named before anything is read.
+func checkArchives(archiveDir string) (*ArchiveSet, error) {
+	mpath := filepath.Join(archiveDir, ArchiveManifestFile)
+	mf, err := os.Open(mpath)
+	if err != nil {
+		return nil, &ArchiveError{Archive: mpath, Err: fmt.Errorf("%w: no archive manifest (written last by --archive-size; was packing interrupted?): %v", ErrArchiveMissing, err)}
+	}
+	set, err := ReadArchiveSet(mf)
+	mf.Close()
+	if err != nil {
+		return nil, &ArchiveError{Archive: mpath, Err: fmt.Errorf("%w: %v", ErrArchiveCorrupt, err)}
+	}
+	var problems []error
+	for _, a := range set.Archives {
+		fi, err := os.Stat(filepath.Join(archiveDir, a.Name))
+		switch {
+		case err != nil:
+			problems = append(problems, &ArchiveError{Archive: a.Name, Err: fmt.Errorf("%w from %s (%d bytes expected)", ErrArchiveMissing, archiveDir, a.Size)})
+		case fi.Size() != a.Size:
+			problems = append(problems, &ArchiveError{Archive: a.Name, Err: fmt.Errorf("%w: %d bytes, the manifest says %d (truncated or incomplete copy?)", ErrArchiveCorrupt, fi.Size(), a.Size)})
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%d of %d archives cannot be used; nothing was unpacked:\n%w", len(problems), len(set.Archives), errors.Join(problems...))
+	}
+	return set, nil
 }
 
 // OpenUnpacked unpacks like UnpackArchives, then opens the layout trusting

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -217,4 +218,85 @@ func FuzzReadArchiveSet(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Pushing straight from the archives: the big blobs stay in them (the
+// extracted directory holds only small files), every digest arrives, and
+// a blob damaged inside an archive fails its image only, never landing at
+// the destination.
+func TestOpenArchivesStreams(t *testing.T) {
+	dir, rel := writeReleaseLayout(t, mirrortest.ReleaseSpec{Components: 5, MultiArchEvery: 3, LayerSize: 48 << 10})
+	adir := filepath.Join(t.TempDir(), "dvd")
+	set, err := mirror.PackLayout(context.Background(), dir, adir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := mirror.StreamAboveForTests(mirror.UnpackOptions{}, 16<<10)
+	push := func(t *testing.T) (*mirror.Summary, string, string) {
+		meta := filepath.Join(t.TempDir(), "meta")
+		l, _, err := mirror.OpenArchives(context.Background(), adir, meta, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := mirrortest.StartRegistry(t)
+		jobs, err := newClient(t).LayoutJobs(l, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mirror.NewCopier(mirror.Options{}).Run(context.Background(), jobs), dst, meta
+	}
+	s, dst, meta := push(t)
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, comp := range rel.Components {
+		if got := headDigest(t, dst+"/ocp/release:"+comp.Name); got.String() != comp.Digest {
+			t.Errorf("%s: %s, want %s", comp.Name, got, comp.Digest)
+		}
+	}
+	var big, extracted int
+	for _, f := range set.Files {
+		if f.Size <= 16<<10 {
+			continue
+		}
+		big++
+		if _, err := os.Stat(filepath.Join(meta, f.Path)); err == nil {
+			extracted++
+		}
+	}
+	if big == 0 || extracted > 0 {
+		t.Errorf("%d of %d big blobs were extracted; want them all streamed from the archives", extracted, big)
+	}
+
+	// Damage one byte in the middle of a big blob's bytes.
+	var victim mirror.ArchivedFile
+	for _, f := range set.Files {
+		if f.Size > 16<<10 && len(f.Parts) == 1 {
+			victim = f
+			break
+		}
+	}
+	apath := filepath.Join(adir, victim.Parts[0].Archive)
+	raw, _ := os.ReadFile(apath)
+	i := bytes.Index(raw, []byte(victim.Parts[0].Entry))
+	if i < 0 {
+		t.Fatal("victim entry not found")
+	}
+	raw[i+512+int(victim.Size)/2] ^= 0xff
+	os.WriteFile(apath, raw, 0o644)
+	s, dst, _ = push(t)
+	if s.Err() == nil {
+		t.Fatal("a damaged blob was pushed without error")
+	}
+	resp, err := http.Head("http://" + dst + "/v2/ocp/release/blobs/" + victim.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatalf("the damaged blob %s reached the destination", victim.Digest)
+	}
+	if s.Failed == 0 || s.Failed == len(rel.Components) {
+		t.Errorf("%d of %d images failed; want only those using the damaged blob", s.Failed, len(rel.Components))
+	}
 }

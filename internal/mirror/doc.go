@@ -30,7 +30,10 @@
 //   - a file in a layout's blobs/ directory is given its digest name only
 //     after its bytes were hashed and matched that digest;
 //   - a layout unpacked from archives is used only when every archive was
-//     present and every file and archive matched the archive manifest.
+//     present and every file and archive matched the archive manifest;
+//     archives read in place (OpenArchives) must all be present too, their
+//     small files are verified before use, and their large blobs are hashed
+//     as they are pushed, so damaged bytes never reach a destination.
 //
 // What is verified, and where: every blob byte is hashed once per leg.
 //   - registry to registry, and registry to layout: the engine's verifying

@@ -82,6 +82,8 @@ type Layout struct {
 	// without hashing them again.
 	trusted   map[v1.Hash]int64
 	lastFlush time.Time
+	// external are blobs read from archives in place (OpenArchives).
+	external map[v1.Hash][]archiveSection
 }
 
 var (
@@ -235,6 +237,12 @@ func (l *Layout) GetManifest(ctx context.Context, repo, ref string) (*Manifest, 
 
 // OpenBlob implements Source.
 func (l *Layout) OpenBlob(ctx context.Context, repo string, d v1.Descriptor) (io.ReadCloser, error) {
+	l.mu.Lock()
+	secs, ok := l.external[d.Digest]
+	l.mu.Unlock()
+	if ok {
+		return &sectionsReader{secs: secs}, nil
+	}
 	return l.OpenBlobFile(ctx, repo, d)
 }
 
