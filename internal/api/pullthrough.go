@@ -206,7 +206,7 @@ func blobRange(h string, size int64) (start, end int64, partial bool, err error)
 			e = min(e, size)
 		}
 	} else if size < 0 {
-		return 0, 0, false, nil // an open range of an unknown size: send it all
+		return 0, end, false, nil // an open range of an unknown size: send it all
 	}
 	return s, e, true, nil
 }
