@@ -35,17 +35,23 @@ type world struct {
 	up      *pullthroughtest.Client
 	proxy   *pullthroughtest.Proxy
 	cache   string // host:port of berth serve, plain HTTP
+	root    string // its storage
 	timeout time.Duration
 }
 
 func newWorld(t *testing.T, tagTTL time.Duration) *world {
 	t.Helper()
+	return newWorldSized(t, tagTTL, 0)
+}
+
+func newWorldSized(t *testing.T, tagTTL time.Duration, maxSize int64) *world {
+	t.Helper()
 	ca := pullthroughtest.NewCA(t)
 	dist := pullthroughtest.StartDistribution(t, ca, pullthroughtest.DistributionOptions{})
 	_, _, proxyTLS := ca.Issue(t, "proxy")
 	proxy := pullthroughtest.StartTLSProxy(t, dist.URL, ca.Pool, proxyTLS)
-	w := &world{dist: dist, up: dist.Client(), proxy: proxy, timeout: 2 * time.Second}
-	w.cache = servertest.Start(t, servertest.Options{PullThrough: &config.PullThrough{Upstreams: []config.Upstream{{
+	w := &world{dist: dist, up: dist.Client(), proxy: proxy, timeout: 2 * time.Second, root: t.TempDir()}
+	w.cache = servertest.Start(t, servertest.Options{Root: w.root, PullThrough: &config.PullThrough{MaxSize: config.ByteSize(maxSize), Upstreams: []config.Upstream{{
 		Prefix: prefix, URL: proxy.URL, AuthFile: dist.AuthFile(t, proxy.Host), CAFile: ca.File,
 		TagTTL: config.Duration(tagTTL), Timeout: config.Duration(w.timeout),
 	}}}})
@@ -283,4 +289,89 @@ func TestUpstreamFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEvictionWhileAPullStreams fills the cache past maxSize while a pull
+// streams: that pull completes and validates, the least recently pulled
+// image is gone, and the store ends under the limit.
+func TestEvictionWhileAPullStreams(t *testing.T) {
+	const maxSize = 40 << 20
+	w := newWorldSized(t, time.Hour, maxSize)
+	old := w.up.PushImage(t, "team/old", "v1", pullthroughtest.RandomBytes(16<<20))
+	mid := w.up.PushImage(t, "team/mid", "v1", pullthroughtest.RandomBytes(16<<20))
+	streaming := w.up.PushImage(t, "team/streaming", "v1", pullthroughtest.RandomBytes(16<<20))
+	for _, img := range []pullthroughtest.Image{old, mid} {
+		if err := pullAll(w.cache, prefix+"/"+img.Repo, "v1", img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Hold the streaming image's layer half way through while its fill
+	// and a fourth image push the cache past maxSize.
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	w.proxy.SetBody(func(r *http.Request, off int64, b []byte) {
+		if strings.HasSuffix(r.URL.Path, string(streaming.Layers[0])) && off+int64(len(b)) > 8<<20 {
+			<-release
+		}
+	})
+	done := make(chan error, 1)
+	go func() { done <- pullAll(w.cache, prefix+"/team/streaming", "v1", streaming) }()
+	last := w.up.PushImage(t, "team/last", "v1", pullthroughtest.RandomBytes(16<<20))
+	if err := pullAll(w.cache, prefix+"/team/last", "v1", last); err != nil {
+		t.Fatal(err)
+	}
+	gone := func(repo string) bool {
+		resp, err := http.Get("http://" + w.cache + "/v2/" + prefix + "/" + repo + "/tags/list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return !strings.Contains(string(b), `"v1"`)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !gone("team/old") {
+		if time.Now().After(deadline) {
+			t.Fatal("the least recently pulled image was not evicted past maxSize")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	free()
+	if err := <-done; err != nil {
+		t.Fatalf("the pull streaming through the eviction: %v", err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for size := storeSize(t, w.root); size > maxSize; size = storeSize(t, w.root) {
+		if time.Now().After(deadline) {
+			t.Fatalf("store holds %d bytes, over maxSize %d", size, maxSize)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if gone("team/streaming") || gone("team/last") {
+		t.Error("eviction took the most recently pulled images")
+	}
+	if n := w.proxy.BlobGets(streaming.Layers[0]); n != 1 {
+		t.Errorf("the streaming layer was fetched %d times, want 1", n)
+	}
+}
+
+func storeSize(t *testing.T, root string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(filepath.Join(root, "blobs"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil {
+			n += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
