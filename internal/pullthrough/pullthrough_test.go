@@ -552,3 +552,26 @@ func TestGCAndPruneKeepCachedContent(t *testing.T) {
 	e.proxy.SetFault(func(*http.Request) pullthroughtest.Fault { return pullthroughtest.Drop })
 	e.pull(t, "up.test/team/untagged", string(img.Digest), img)
 }
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, time.Millisecond)
+	img := e.up.PushImage(t, "team/app", "v1", pullthroughtest.RandomBytes(10000))
+	e.pull(t, "up.test/team/app", "v1", img)
+	e.pull(t, "up.test/team/app", string(img.Digest), img)
+	time.Sleep(5 * time.Millisecond)
+	e.proxy.SetFault(func(*http.Request) pullthroughtest.Fault { return http.StatusTooManyRequests })
+	e.pull(t, "up.test/team/app", "v1", img)
+	m := string(get(t, http.MethodGet, e.cache+"/extensions/v2/metrics").body)
+	for _, want := range []string{
+		`berth_pullthrough_misses_total{kind="manifest",upstream="up.test"} 1`,
+		`berth_pullthrough_hits_total{kind="blob",upstream="up.test"}`,
+		`berth_pullthrough_stale_serves_total{kind="manifest",upstream="up.test"} 1`,
+		`berth_pullthrough_upstream_errors_total{reason="throttled",upstream="up.test"} 1`,
+		fmt.Sprintf(`berth_pullthrough_upstream_bytes_total{upstream="up.test"} %d`, img.Size),
+		`berth_pullthrough_fills_in_flight 0`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
