@@ -165,12 +165,12 @@ func TestSkopeoAndPodmanPullThroughTheCache(t *testing.T) {
 }
 
 // TestConcurrentColdPullsHitTheUpstreamOnce: 32 clients pull one uncached
-// image at once; the upstream serves each blob exactly once.
+// 200 MiB image at once; the upstream serves each blob exactly once.
 func TestConcurrentColdPullsHitTheUpstreamOnce(t *testing.T) {
 	w := newWorld(t, time.Minute)
 	var layers [][]byte
-	for range 3 {
-		layers = append(layers, pullthroughtest.RandomBytes(16<<20))
+	for _, n := range []int{96 << 20, 64 << 20, 40 << 20} {
+		layers = append(layers, pullthroughtest.RandomBytes(n))
 	}
 	img := w.up.PushImage(t, "team/big", "v1", layers...)
 	var wg sync.WaitGroup
@@ -200,8 +200,17 @@ func TestConcurrentColdPullsHitTheUpstreamOnce(t *testing.T) {
 }
 
 // pullAll pulls an image through the cache like a client and checks every
-// digest.
+// digest, hashing blobs as they stream.
 func pullAll(cache, repo, ref string, img pullthroughtest.Image) error {
+	blob := func(d digest.Digest) (digest.Digest, int, error) {
+		resp, err := http.Get("http://" + cache + "/v2/" + repo + "/blobs/" + string(d))
+		if err != nil {
+			return "", 0, err
+		}
+		defer resp.Body.Close()
+		got, err := digest.FromReader(resp.Body)
+		return got, resp.StatusCode, err
+	}
 	get := func(path string) ([]byte, http.Header, int, error) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+cache+"/v2/"+repo+"/"+path, nil)
 		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
@@ -221,9 +230,9 @@ func pullAll(cache, repo, ref string, img pullthroughtest.Image) error {
 		return fmt.Errorf("manifest %s:%s: digest header %s", repo, ref, hdr.Get("Docker-Content-Digest"))
 	}
 	for _, d := range append([]digest.Digest{img.Config}, img.Layers...) {
-		b, _, status, err := get("blobs/" + string(d))
-		if err != nil || status != http.StatusOK || digest.FromBytes(b) != d {
-			return fmt.Errorf("blob %s: %d %v (%d bytes)", d, status, err, len(b))
+		got, status, err := blob(d)
+		if err != nil || status != http.StatusOK || got != d {
+			return fmt.Errorf("blob %s: %d %v (read %s)", d, status, err, got)
 		}
 	}
 	return nil
