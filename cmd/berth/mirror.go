@@ -181,10 +181,7 @@ destination repository. A tag copied to a different tag gets no tag mirror
 				defer cleanup()
 				req.FromDir, req.DstPrefix = l, args[0]
 			case toDir != "":
-				if req.ToDir, err = mirror.OpenLayout(toDir, true); err != nil {
-					return err
-				}
-				if err := f.applySince(req.ToDir); err != nil {
+				if req.ToDir, err = f.openToDir(toDir); err != nil {
 					return err
 				}
 				for _, a := range args {
@@ -279,10 +276,7 @@ destination and copies nothing.`,
 			}
 			req := mirror.ReleaseRequest{From: from, To: to, ToReleaseImage: toRelease}
 			if toDir != "" && !dryRun {
-				if req.ToDir, err = mirror.OpenLayout(toDir, true); err != nil {
-					return err
-				}
-				if err := f.applySince(req.ToDir); err != nil {
+				if req.ToDir, err = f.openToDir(toDir); err != nil {
 					return err
 				}
 			}
@@ -538,16 +532,19 @@ the archives.`,
 	return cmd
 }
 
-func (f *mirrorFlags) applySince(l *mirror.Layout) error {
-	if f.since == "" {
-		return nil
+// openToDir opens (creating) the --to-dir layout, with what --since says
+// the receiving side holds assumed present.
+func (f *mirrorFlags) openToDir(dir string) (*mirror.Layout, error) {
+	l, err := mirror.OpenLayout(dir, true)
+	if err != nil || f.since == "" {
+		return l, err
 	}
 	st, err := mirror.ReadStateFile(f.since)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l.AssumePresent(st)
-	return nil
+	return l, nil
 }
 
 func newMirrorStateCmd(f *mirrorFlags) *cobra.Command {

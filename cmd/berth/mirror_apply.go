@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/berth-registry/berth/internal/mirror"
 	"github.com/berth-registry/berth/internal/mirror/apply"
 	"github.com/berth-registry/berth/internal/mirror/imageset"
 	"github.com/spf13/cobra"
@@ -102,10 +101,7 @@ destination and every catalog filter decision.`,
 				req.Signatures = &imageset.SignatureClient{URL: sigStore}
 			}
 			if toDir != "" {
-				if req.ToDir, err = mirror.OpenLayout(toDir, true); err != nil {
-					return err
-				}
-				if err := f.applySince(req.ToDir); err != nil {
+				if req.ToDir, err = f.openToDir(toDir); err != nil {
 					return err
 				}
 			}
