@@ -73,8 +73,11 @@ accepted too. Flags override the file.
                      berth import FROM TO)
   addr, disableDelete, shutdownTimeout
 
-Prometheus metrics are served at /extensions/v2/metrics and a health check at
-/healthz. Each request is logged as one JSON line (method, repository,
+Prometheus metrics are served at /extensions/v2/metrics, under the cluster
+registry's names (imageregistry_http_requests_total, _request_duration_seconds,
+_in_flight_requests, _response_size_bytes, imageregistry_digest_cache_*,
+imageregistry_build_info) so its dashboards and alerts work, plus berth_*
+ones by action; a health check is at /healthz. Each request is logged as one JSON line (method, repository,
 action, status, bytes, duration). SIGTERM or Ctrl-C stops accepting
 connections and drains in-flight requests.`,
 		Example: `  berth serve
@@ -121,6 +124,7 @@ connections and drains in-flight requests.`,
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			cfg.Version, cfg.Revision = version, revision
 			return server.Run(cmd.Context(), cfg, log)
 		},
 	}

@@ -29,6 +29,8 @@ type Options struct {
 	// Metrics, when set, receives the request metrics, which are then
 	// served at MetricsPath.
 	Metrics *prometheus.Registry
+	// Build names the binary in imageregistry_build_info.
+	Build BuildInfo
 	// Auth, when set, turns on access control: every /v2/ request is
 	// authenticated and authorized, and bearer tokens are issued at
 	// TokenPath. Nil is an anonymous, open registry. The metrics endpoint
@@ -56,7 +58,7 @@ type Handler struct {
 func NewHandler(reg *registry.Registry, log *slog.Logger, opts Options) *Handler {
 	h := &Handler{reg: reg, log: log, opts: opts, reads: newLimiter(opts.ReadLimit), writes: newLimiter(opts.WriteLimit)}
 	if opts.Metrics != nil {
-		h.metrics = newMetrics(opts.Metrics)
+		h.metrics = newMetrics(opts.Metrics, opts.Build)
 	}
 	return h
 }
@@ -86,7 +88,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sw.status = http.StatusOK
 	}
 	if h.metrics != nil {
-		h.metrics.observe(rt.Action, r.Method, sw.status, sw.bytes, time.Since(start))
+		h.metrics.observe(rt.Action, r, sw.status, sw.bytes, time.Since(start))
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes, "duration", time.Since(start)}
 	if rt.Repo != "" {

@@ -55,10 +55,12 @@ func TestLimiter(t *testing.T) {
 }
 
 func TestMetricsEndpoint(t *testing.T) {
-	h := newTestHandlerWith(t, Options{Metrics: prometheus.NewRegistry()})
+	h := newTestHandlerWith(t, Options{Metrics: prometheus.NewRegistry(), Build: BuildInfo{Version: "1.2.3", Revision: "abc123"}})
 	for _, p := range []string{"/v2/", "/v2/m/manifests/missing"} {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, p, nil))
 	}
+	put := httptest.NewRequest(http.MethodPost, "/v2/m/blobs/uploads/", strings.NewReader("0123456789"))
+	h.ServeHTTP(httptest.NewRecorder(), put)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, MetricsPath, nil))
 	body := rec.Body.String()
@@ -66,6 +68,15 @@ func TestMetricsEndpoint(t *testing.T) {
 		`berth_http_requests_total{action="pull",code="404",method="GET"} 1`,
 		`berth_http_requests_total{action="base",code="200",method="GET"} 1`,
 		`berth_http_request_duration_seconds_bucket{action="pull",method="GET"`,
+		// The cluster registry's names and labels, for its dashboards.
+		`imageregistry_http_requests_total{code="404",method="GET"} 1`,
+		`imageregistry_http_requests_total{code="200",method="GET"} 1`,
+		`imageregistry_http_request_duration_seconds_count{method="GET"} 2`,
+		`imageregistry_http_request_duration_seconds{method="GET",quantile="0.99"}`,
+		`imageregistry_http_response_size_bytes_count 3`,
+		`imageregistry_http_request_size_bytes_sum 10`,
+		`imageregistry_http_in_flight_requests 0`, // the scrape is not a registry request
+		`imageregistry_build_info{gitCommit="abc123",gitVersion="1.2.3",goVersion="go`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

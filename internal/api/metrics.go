@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -13,17 +14,31 @@ import (
 // cluster's own registry does.
 const MetricsPath = "/extensions/v2/metrics"
 
-// metrics are the registry's request metrics, registered on a registry the
-// caller owns (never the global one).
-type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	bytes    *prometheus.CounterVec
-	inFlight prometheus.Gauge
-	handler  http.Handler
+// BuildInfo names the running binary in imageregistry_build_info.
+type BuildInfo struct {
+	Version, Revision string
 }
 
-func newMetrics(reg *prometheus.Registry) *metrics {
+// metrics are the registry's request metrics, registered on a registry the
+// caller owns (never the global one). The imageregistry_* ones carry the
+// names and labels of the cluster's own image registry, so its dashboards
+// and alerts work unchanged; the berth_* ones add what those lack: the
+// action (pull, push, delete, catalog, base) and latency buckets.
+type metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	osRequests *prometheus.CounterVec
+	osDuration *prometheus.SummaryVec
+	osRespSize *prometheus.SummaryVec
+	osReqSize  *prometheus.SummaryVec
+	inFlight   prometheus.Gauge
+	handler    http.Handler
+}
+
+// summaryObjectives are the quantiles the cluster's registry reports.
+var summaryObjectives = map[float64]float64{0.5: 0.05, 0.9: 0.01, 0.99: 0.001}
+
+func newMetrics(reg *prometheus.Registry, build BuildInfo) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "berth_http_requests_total",
@@ -34,26 +49,52 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help:    "Time to serve a request, by action and method.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}, []string{"action", "method"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "berth_http_response_bytes_total",
-			Help: "Response body bytes sent, by action.",
-		}, []string{"action"}),
+		osRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imageregistry_http_requests_total",
+			Help: "A counter for requests to the registry.",
+		}, []string{"code", "method"}),
+		osDuration: prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Name:       "imageregistry_http_request_duration_seconds",
+			Help:       "Latencies of requests to the registry.",
+			Objectives: summaryObjectives,
+		}, []string{"method"}),
+		osRespSize: prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Name:       "imageregistry_http_response_size_bytes",
+			Help:       "Sizes of responses to requests to the registry.",
+			Objectives: summaryObjectives,
+		}, []string{}),
+		osReqSize: prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Name:       "imageregistry_http_request_size_bytes",
+			Help:       "Sizes of requests to the registry (as the client declared them).",
+			Objectives: summaryObjectives,
+		}, []string{}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "berth_http_requests_in_flight",
-			Help: "Requests being served now.",
+			Name: "imageregistry_http_in_flight_requests",
+			Help: "A gauge of requests currently being served by the registry.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.bytes, m.inFlight)
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "imageregistry_build_info",
+		Help: "The registry's version and source revision; the value is 1.",
+	}, []string{"gitVersion", "gitCommit", "goVersion"})
+	buildInfo.WithLabelValues(build.Version, build.Revision, runtime.Version()).Set(1)
+	reg.MustRegister(m.requests, m.duration, m.osRequests, m.osDuration, m.osRespSize, m.osReqSize, m.inFlight, buildInfo)
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	return m
 }
 
-func (m *metrics) observe(action Action, method string, status int, bytes int64, d time.Duration) {
+func (m *metrics) observe(action Action, r *http.Request, status int, bytes int64, d time.Duration) {
 	a := string(action)
 	if a == "" {
 		a = "base"
 	}
-	m.requests.WithLabelValues(a, method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(a, method).Observe(d.Seconds())
-	m.bytes.WithLabelValues(a).Add(float64(bytes))
+	code := strconv.Itoa(status)
+	m.requests.WithLabelValues(a, r.Method, code).Inc()
+	m.duration.WithLabelValues(a, r.Method).Observe(d.Seconds())
+	m.osRequests.WithLabelValues(code, r.Method).Inc()
+	m.osDuration.WithLabelValues(r.Method).Observe(d.Seconds())
+	m.osRespSize.WithLabelValues().Observe(float64(bytes))
+	if r.ContentLength > 0 {
+		m.osReqSize.WithLabelValues().Observe(float64(r.ContentLength))
+	}
 }

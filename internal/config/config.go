@@ -74,6 +74,11 @@ type Config struct {
 	ManagementState string `yaml:"managementState"`
 	Replicas        int    `yaml:"replicas"`
 	OperatorLog     string `yaml:"operatorLogLevel"`
+
+	// Version and Revision name the running binary (in metrics); set by
+	// the command that starts the server, never read from the file.
+	Version  string `yaml:"-"`
+	Revision string `yaml:"-"`
 }
 
 // Storage is the operator's storage block; exactly one member is set.

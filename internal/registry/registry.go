@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure a Registry.
@@ -29,6 +30,9 @@ type Options struct {
 	// ManifestCacheBytes bounds the in-memory cache of manifest bodies
 	// (content-addressed, so never stale). Zero means 32 MiB.
 	ManifestCacheBytes int
+	// Metrics, when set, receives the manifest cache's hit and miss
+	// counters under the cluster registry's digest-cache names.
+	Metrics prometheus.Registerer
 }
 
 // Registry implements the protocol's rules.
@@ -41,6 +45,9 @@ type Registry struct {
 	hashes map[string]*uploadHash // running sha256 per upload session
 
 	cache *manifestCache
+	// cacheRequests and scopedCacheRequests count manifest cache lookups
+	// by type (Hit, Miss); nil without metrics.
+	cacheRequests, scopedCacheRequests *prometheus.CounterVec
 }
 
 // uploadHash is the running hash of an upload's bytes [0, offset).
@@ -60,7 +67,34 @@ func New(blobs storage.Backend, meta *metadata.Store, opts Options) *Registry {
 	if size == 0 {
 		size = 32 << 20
 	}
-	return &Registry{blobs: blobs, meta: meta, secret: secret, hashes: map[string]*uploadHash{}, cache: newManifestCache(size)}
+	r := &Registry{blobs: blobs, meta: meta, secret: secret, hashes: map[string]*uploadHash{}, cache: newManifestCache(size)}
+	if opts.Metrics != nil {
+		r.cacheRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imageregistry_digest_cache_requests_total",
+			Help: "Lookups of the manifest cache, by type (Hit, Miss).",
+		}, []string{"type"})
+		r.scopedCacheRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imageregistry_digest_cache_scoped_requests_total",
+			Help: "Lookups of the manifest cache made for one repository's manifest, by type (Hit, Miss); every lookup is so scoped today.",
+		}, []string{"type"})
+		opts.Metrics.MustRegister(r.cacheRequests, r.scopedCacheRequests)
+	}
+	return r
+}
+
+// cachedManifest looks a manifest body up in the cache for repository
+// content, counting the hit or miss.
+func (r *Registry) cachedManifest(d digest.Digest) ([]byte, bool) {
+	raw, ok := r.cache.get(d)
+	if r.cacheRequests != nil {
+		t := "Miss"
+		if ok {
+			t = "Hit"
+		}
+		r.cacheRequests.WithLabelValues(t).Inc()
+		r.scopedCacheRequests.WithLabelValues(t).Inc()
+	}
+	return raw, ok
 }
 
 func internal(err error) error { return fmt.Errorf("registry: %w", err) }
@@ -470,7 +504,7 @@ func (r *Registry) GetManifest(ctx context.Context, repo, ref string) (ManifestI
 	if err != nil {
 		return info, nil, err
 	}
-	if raw, ok := r.cache.get(info.Digest); ok {
+	if raw, ok := r.cachedManifest(info.Digest); ok {
 		return info, raw, nil
 	}
 	f, err := r.blobs.Open(ctx, info.Digest)

@@ -212,9 +212,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	blobs, meta := st.Blobs, st.Meta
-	reg := registry.New(blobs, meta, registry.Options{Secret: []byte(cfg.HTTPSecret)})
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := registry.New(blobs, meta, registry.Options{Secret: []byte(cfg.HTTPSecret), Metrics: promReg})
 	cache, stop, err := newCache(ctx, cfg.PullThrough, reg, promReg, log)
 	if err != nil {
 		st.Close()
@@ -226,6 +226,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		ReadLimit:     api.Limit{MaxRunning: cfg.Requests.Read.MaxRunning, MaxInQueue: cfg.Requests.Read.MaxInQueue, MaxWait: cfg.Requests.Read.Wait()},
 		WriteLimit:    api.Limit{MaxRunning: cfg.Requests.Write.MaxRunning, MaxInQueue: cfg.Requests.Write.MaxInQueue, MaxWait: cfg.Requests.Write.Wait()},
 		Metrics:       promReg,
+		Build:         api.BuildInfo{Version: cfg.Version, Revision: cfg.Revision},
 		Auth:          authz,
 		AuthRealm:     realm,
 		PullThrough:   cache,
