@@ -71,6 +71,9 @@ accepted too. Flags override the file.
                      importMode (Legacy|PreserveOriginal), authFile, caFile,
                      insecure}]; each move kept in the tag history (one-shot:
                      berth import FROM TO)
+  metrics            {secret (scrapers give it as the Basic password or a
+                     Bearer token), open}; with auth on, an admin of every
+                     namespace may read them; with neither, they are open
   addr, disableDelete, shutdownTimeout
 
 Prometheus metrics are served at /extensions/v2/metrics, under the cluster

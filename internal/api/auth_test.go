@@ -186,11 +186,52 @@ func TestAuthChallenge(t *testing.T) {
 			}
 		}
 	})
-	t.Run("health and metrics stay open", func(t *testing.T) {
+	t.Run("health stays open, metrics need an admin of every namespace", func(t *testing.T) {
 		hm := newAuthHandler(t, Options{Metrics: prometheus.NewRegistry()})
-		for _, p := range []string{"/healthz", MetricsPath} {
-			if rec := do(hm, cred{}, http.MethodGet, p, ""); rec.Code != http.StatusOK {
-				t.Errorf("%s: %d", p, rec.Code)
+		if rec := do(hm, cred{}, http.MethodGet, "/healthz", ""); rec.Code != http.StatusOK {
+			t.Errorf("/healthz: %d", rec.Code)
+		}
+		for _, tc := range []struct {
+			c    cred
+			want int
+		}{{cred{}, 401}, {cred{user: "admin"}, 401}, {cred{user: "viewer"}, 401}, {cred{user: "root"}, 200}} {
+			if rec := do(hm, tc.c, http.MethodGet, MetricsPath, ""); rec.Code != tc.want {
+				t.Errorf("metrics as %+v: %d, want %d", tc.c, rec.Code, tc.want)
+			}
+		}
+		open := newAuthHandler(t, Options{Metrics: prometheus.NewRegistry(), MetricsOpen: true})
+		if rec := do(open, cred{}, http.MethodGet, MetricsPath, ""); rec.Code != http.StatusOK {
+			t.Errorf("metrics.open: %d", rec.Code)
+		}
+	})
+	t.Run("metrics secret", func(t *testing.T) {
+		for _, h := range []*Handler{
+			newTestHandlerWith(t, Options{Metrics: prometheus.NewRegistry(), MetricsSecret: "scrape-me"}),
+			newAuthHandler(t, Options{Metrics: prometheus.NewRegistry(), MetricsSecret: "scrape-me"}),
+		} {
+			for _, tc := range []struct {
+				name string
+				set  func(r *http.Request)
+				want int
+			}{
+				{"none", func(*http.Request) {}, 401},
+				{"basic, any user", func(r *http.Request) { r.SetBasicAuth("prometheus", "scrape-me") }, 200},
+				{"bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer scrape-me") }, 200},
+				{"wrong", func(r *http.Request) { r.SetBasicAuth("prometheus", "scrape-you") }, 401},
+			} {
+				r := httptest.NewRequest(http.MethodGet, MetricsPath, nil)
+				tc.set(r)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if rec.Code != tc.want {
+					t.Errorf("%s (auth %v): %d, want %d", tc.name, h.opts.Auth != nil, rec.Code, tc.want)
+				}
+				if rec.Code == 401 && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Basic") {
+					t.Errorf("%s: no Basic challenge", tc.name)
+				}
+				if rec.Code == 200 && !strings.Contains(rec.Body.String(), "imageregistry_build_info") {
+					t.Errorf("%s: not the metrics", tc.name)
+				}
 			}
 		}
 	})

@@ -31,6 +31,13 @@ type Options struct {
 	Metrics *prometheus.Registry
 	// Build names the binary in imageregistry_build_info.
 	Build BuildInfo
+	// MetricsSecret, when set, must be presented to read the metrics, as
+	// the cluster registry's metrics.secret: as the password of Basic
+	// authentication (any user name) or as a Bearer token. With Auth on, a
+	// user holding the admin role everywhere may read them too.
+	MetricsSecret string
+	// MetricsOpen serves the metrics to anyone even with Auth on.
+	MetricsOpen bool
 	// Auth, when set, turns on access control: every /v2/ request is
 	// authenticated and authorized, and bearer tokens are issued at
 	// TokenPath. Nil is an anonymous, open registry. The metrics endpoint
@@ -66,6 +73,11 @@ func NewHandler(reg *registry.Registry, log *slog.Logger, opts Options) *Handler
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == MetricsPath && h.metrics != nil:
+		if !h.metricsAllowed(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="berth metrics"`)
+			http.Error(w, "metrics: give the metrics secret (any user name, the secret as password) or an admin's credentials", http.StatusUnauthorized)
+			return
+		}
 		h.metrics.handler.ServeHTTP(w, r)
 		return
 	case r.URL.Path == "/healthz":

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,4 +99,30 @@ func (m *metrics) observe(action Action, r *http.Request, status int, bytes int6
 	if r.ContentLength > 0 {
 		m.osReqSize.WithLabelValues().Observe(float64(r.ContentLength))
 	}
+}
+
+// metricsAllowed protects the metrics as the cluster's registry does: open
+// when configured so, or when neither a metrics secret nor access control
+// is configured; else the secret, or an admin of every namespace.
+func (h *Handler) metricsAllowed(r *http.Request) bool {
+	secret, a := h.opts.MetricsSecret, h.opts.Auth
+	if h.opts.MetricsOpen || (secret == "" && a == nil) {
+		return true
+	}
+	hdr := r.Header.Get("Authorization")
+	scheme, cred, _ := strings.Cut(hdr, " ")
+	if secret != "" {
+		given := strings.TrimSpace(cred)
+		if strings.EqualFold(scheme, "basic") {
+			_, given, _ = r.BasicAuth()
+		}
+		if given != "" && subtle.ConstantTimeCompare([]byte(given), []byte(secret)) == 1 {
+			return true
+		}
+	}
+	if a == nil || hdr == "" {
+		return false
+	}
+	p, err := h.authenticate(r)
+	return err == nil && a.CatalogAll(p.id)
 }

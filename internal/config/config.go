@@ -75,6 +75,10 @@ type Config struct {
 	Replicas        int    `yaml:"replicas"`
 	OperatorLog     string `yaml:"operatorLogLevel"`
 
+	// Metrics protects /extensions/v2/metrics as the cluster registry's
+	// metrics.secret does.
+	Metrics Metrics `yaml:"metrics"`
+
 	// Version and Revision name the running binary (in metrics); set by
 	// the command that starts the server, never read from the file.
 	Version  string `yaml:"-"`
@@ -470,4 +474,15 @@ func cleanYAMLError(err error) error {
 	msg = strings.ReplaceAll(msg, " in type config.AnonymousAccess", " in auth.anonymous")
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
 	return errors.New("invalid config: " + msg)
+}
+
+// Metrics says who may read the Prometheus metrics. With neither a secret
+// nor access control they are open, as before; with a secret, it must be
+// given (as the Basic password with any user name, or as a Bearer token);
+// with access control on, an admin of every namespace may read them too.
+type Metrics struct {
+	// Secret is the shared secret scrapers present.
+	Secret string `yaml:"secret"`
+	// Open serves the metrics to anyone, whatever else is configured.
+	Open bool `yaml:"open"`
 }

@@ -194,6 +194,9 @@ func newPlan(raw []byte, opts Options) (*plan, error) {
 			set(tls, "keyFile", scalarNode(TLSDir+"/tls.key"))
 		}
 	}
+	if m := value(spec, "metrics"); m != nil && m.Kind == yaml.MappingNode && scalar(m, "secret") != "" {
+		errs = append(errs, errors.New("metrics.secret: the config goes into a ConfigMap, which is no place for a secret; leave it out"))
+	}
 	if auth := value(spec, "auth"); auth != nil && auth.Kind == yaml.MappingNode {
 		if scalar(auth, "tokenSecret") != "" {
 			errs = append(errs, errors.New("auth.tokenSecret: the config goes into a ConfigMap, which is no place for a secret; leave it out"))

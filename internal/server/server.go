@@ -227,6 +227,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		WriteLimit:    api.Limit{MaxRunning: cfg.Requests.Write.MaxRunning, MaxInQueue: cfg.Requests.Write.MaxInQueue, MaxWait: cfg.Requests.Write.Wait()},
 		Metrics:       promReg,
 		Build:         api.BuildInfo{Version: cfg.Version, Revision: cfg.Revision},
+		MetricsSecret: cfg.Metrics.Secret,
+		MetricsOpen:   cfg.Metrics.Open,
 		Auth:          authz,
 		AuthRealm:     realm,
 		PullThrough:   cache,
