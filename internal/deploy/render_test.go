@@ -3,7 +3,6 @@ package deploy_test
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,9 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/render/*.golden from the renderer")
+	goldenfile "github.com/berth-registry/berth/internal/golden"
+)
 
 var opts = deploy.Options{Image: "registry.example.com/berth/berth:1.0.0", Namespace: "registry"}
 
@@ -295,18 +294,7 @@ func TestRenderGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkWiring(t, decodeAll(t, out))
-			if *update {
-				if err := os.WriteFile(golden, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			exp, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if diff := cmp.Diff(string(exp), string(out)); diff != "" {
-				t.Errorf("%s (-golden +rendered):\n%s", golden, diff)
-			}
+			goldenfile.Check(t, golden, out)
 		})
 	}
 	// Nothing stale is left.

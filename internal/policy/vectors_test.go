@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,10 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	goldenfile "github.com/berth-registry/berth/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/vectors")
 
 // defaultRelease is the vectors' release payload unless a vector's "release" file says otherwise.
 const defaultRelease = "quay.io/openshift-release-dev/ocp-release@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -50,25 +47,7 @@ func loadVectors(t *testing.T) []vector {
 }
 
 // golden compares got with the file, or rewrites it under -update.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
-}
+func golden(t *testing.T, path string, got []byte) { t.Helper(); goldenfile.Check(t, path, got) }
 
 // renderVector renders a vector, or returns its problems as text.
 func renderVector(v vector) (*Rendered, string) {
@@ -94,7 +73,7 @@ func TestPolicyVectorsGolden(t *testing.T) {
 				}
 				return
 			}
-			if *update {
+			if goldenfile.Update() {
 				os.RemoveAll(expected)
 			}
 			for p, b := range r.Files {

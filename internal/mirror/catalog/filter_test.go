@@ -1,18 +1,16 @@
 package catalog
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/berth-registry/berth/internal/golden"
+)
 
 // filterCase is one ISC mirror.operators[] entry applied to the fixture.
 type filterCase struct {
@@ -123,22 +121,7 @@ var goldenSeen = map[string]bool{}
 func checkGolden(t *testing.T, file string, got []byte) {
 	t.Helper()
 	goldenSeen[filepath.ToSlash(file)] = true
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got; -update to accept):\n%s", file, diff)
-	}
+	golden.Check(t, file, got)
 }
 
 func TestTarget(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/berth-registry/berth/internal/golden"
 )
 
 // TestMain fails the run when a golden file under testdata/ belongs to no
@@ -19,7 +21,7 @@ func TestMain(m *testing.M) {
 			if goldenSeen[filepath.ToSlash(f)] {
 				continue
 			}
-			if *update {
+			if golden.Update() {
 				os.Remove(f)
 				continue
 			}

@@ -1,17 +1,14 @@
 package imageset
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	goldenfile "github.com/berth-registry/berth/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
 
 const goldenDir = "testdata/golden"
 
@@ -19,23 +16,7 @@ const goldenDir = "testdata/golden"
 // with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join(goldenDir, filepath.FromSlash(name)+".golden")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-golden +got; -update rewrites it):\n%s", path, diff)
-	}
+	goldenfile.Check(t, filepath.Join(goldenDir, filepath.FromSlash(name)+".golden"), got)
 }
 
 // TestNoStaleGoldens: every file under testdata/golden is one a test
@@ -64,7 +45,7 @@ func TestNoStaleGoldens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *update {
+	if goldenfile.Update() {
 		for _, p := range stale {
 			if err := os.Remove(p); err != nil {
 				t.Error(err)
