@@ -59,17 +59,7 @@ func StartDistribution(t testing.TB) string {
 	bin := Need(t, "registry")
 	dir := t.TempDir()
 	addr := FreeAddr(t)
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-`, filepath.Join(dir, "data"), addr)
+	cfg := DistributionConfig(filepath.Join(dir, "data"), addr)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -91,6 +81,24 @@ http:
 	})
 	WaitHTTP(t, "http://"+addr+"/v2/", 20*time.Second)
 	return addr
+}
+
+// DistributionConfig is a CNCF Distribution config storing under root,
+// deletes enabled, listening on addr. It ends inside the http block, so a
+// caller may append more of it ("  tls: ...") and then other top-level
+// blocks (auth, proxy).
+func DistributionConfig(root, addr string) string {
+	return fmt.Sprintf(`version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+`, root, addr)
 }
 
 // MinIO is a running MinIO S3 server.

@@ -136,20 +136,8 @@ func StartDistribution(t testing.TB, ca *CA, opts DistributionOptions) *Distribu
 		d.User = ""
 		authBlock = fmt.Sprintf("proxy:\n  remoteurl: %s\n  username: %s\n  password: %s\n", opts.ProxyRemote, opts.ProxyUser, opts.ProxyPass)
 	}
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-  tls:
-    certificate: %s
-    key: %s
-%s`, filepath.Join(dir, "data"), addr, crt, key, authBlock)
+	cfg := testpeer.DistributionConfig(filepath.Join(dir, "data"), addr) +
+		fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n%s", crt, key, authBlock)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
