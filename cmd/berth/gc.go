@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -47,6 +48,7 @@ func (f *storeFlags) load() (*config.Config, error) {
 		cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: f.root}
 	}
 	cfg.Defaults()
+	cfg.ReadEnv(os.Getenv)
 	if cfg.Storage.EmptyDir != nil {
 		return nil, fmt.Errorf("%s: storage is emptyDir; an emptyDir store lives inside its berth serve process, whose config gc and prune schedule it", f.cfgPath)
 	}
@@ -79,7 +81,7 @@ bytes go at the next gc. The default for --grace (or gc.gracePeriod in
 			if err != nil {
 				return err
 			}
-			g := cfg.GC.Grace()
+			g := cfg.GC.GracePeriod.D()
 			if cmd.Flags().Changed("grace") {
 				if grace <= 0 {
 					return fmt.Errorf("--grace: %v is not positive (use 1s to collect almost at once, with no push in flight)", grace)
@@ -148,7 +150,7 @@ took a reference to it meanwhile.`,
 			if err != nil {
 				return err
 			}
-			opts := gc.PruneOptions{KeepTagRevisions: cfg.Prune.KeepTagRevisions, KeepYoungerThan: cfg.Prune.YoungerThan(), Repositories: repos, DryRun: f.dryRun}
+			opts := gc.PruneOptions{KeepTagRevisions: cfg.Prune.KeepTagRevisions, KeepYoungerThan: cfg.Prune.KeepYoungerThan.D(), Repositories: repos, DryRun: f.dryRun}
 			if cmd.Flags().Changed("keep-tag-revisions") {
 				if keep < 1 {
 					return fmt.Errorf("--keep-tag-revisions: %d must be 1 or more (the tagged revision is always kept)", keep)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -79,6 +80,7 @@ insecure.`,
 				cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: root}
 			}
 			cfg.Defaults()
+			cfg.ReadEnv(os.Getenv)
 			if cfg.Storage.EmptyDir != nil {
 				return errors.New("the store is emptyDir, which lives inside its berth serve process: use imports[] in its config")
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/server"
@@ -119,6 +120,7 @@ connections and drains in-flight requests.`,
 				cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: root}
 			}
 			cfg.Defaults()
+			cfg.ReadEnv(os.Getenv)
 			if err := cfg.Validate(); err != nil {
 				return err
 			}

@@ -20,7 +20,7 @@ type Auth struct {
 	// Changing it revokes every token, robot tokens included.
 	TokenSecret string `yaml:"tokenSecret"`
 	// TokenLifetime of access tokens, a Go duration; default "5m".
-	TokenLifetime string `yaml:"tokenLifetime"`
+	TokenLifetime Duration `yaml:"tokenLifetime"`
 	// Realm overrides the token endpoint URL in challenges, for a proxy
 	// that rewrites the host (default: https or http://<host>/v2/token as
 	// the client addressed it).
@@ -55,12 +55,9 @@ type AnonymousAccess struct {
 // authRoles are the role names internal/auth defines.
 var authRoles = []string{"registry-viewer", "registry-editor", "registry-admin"}
 
-// Lifetime parses TokenLifetime (validated by Validate).
-func (a *Auth) Lifetime() time.Duration { d, _ := time.ParseDuration(a.TokenLifetime); return d }
-
 func (a *Auth) defaults() {
-	if a != nil && a.TokenLifetime == "" {
-		a.TokenLifetime = "5m"
+	if a != nil && a.TokenLifetime == 0 {
+		a.TokenLifetime = Duration(5 * time.Minute)
 	}
 }
 
@@ -74,8 +71,8 @@ func (a *Auth) validate() []error {
 	if a.TokenSecret != "" && len(a.TokenSecret) < 32 {
 		errs = append(errs, errors.New("auth.tokenSecret: use at least 32 characters (for example: openssl rand -hex 32)"))
 	}
-	if d, err := time.ParseDuration(a.TokenLifetime); a.TokenLifetime != "" && (err != nil || d <= 0) {
-		errs = append(errs, fmt.Errorf("auth.tokenLifetime: %q is not a positive duration like 5m", a.TokenLifetime))
+	if a.TokenLifetime < 0 {
+		errs = append(errs, fmt.Errorf("auth.tokenLifetime: %s is negative; use a positive duration like 5m", a.TokenLifetime))
 	}
 	for name := range a.Groups {
 		if name == "" || name == "system:authenticated" {

@@ -23,7 +23,7 @@ auth:
 		t.Fatal(err)
 	}
 	a := c.Auth
-	if a == nil || a.Htpasswd != "/etc/berth/htpasswd" || a.Lifetime() != 5*time.Minute || len(a.RoleBindings) != 3 ||
+	if a == nil || a.Htpasswd != "/etc/berth/htpasswd" || a.TokenLifetime.D() != 5*time.Minute || len(a.RoleBindings) != 3 ||
 		a.RoleBindings[0].Groups[0] != "devs" || a.Anonymous.Namespaces[0] != "public" || len(a.Groups["devs"]) != 2 {
 		t.Fatalf("auth = %+v", a)
 	}

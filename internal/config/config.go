@@ -53,7 +53,7 @@ type Config struct {
 	MetadataDatabase string `yaml:"metadataDatabase"`
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
 	// (a Go duration; default "30s").
-	ShutdownTimeout string `yaml:"shutdownTimeout"`
+	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
 	// GC schedules garbage collection of unreferenced blobs inside serve
 	// (on by default, daily).
 	GC GC `yaml:"gc"`
@@ -83,6 +83,58 @@ type Config struct {
 	// the command that starts the server, never read from the file.
 	Version  string `yaml:"-"`
 	Revision string `yaml:"-"`
+
+	// Env holds the credentials that come from the environment, never
+	// from the file (ReadEnv fills it; Load calls it).
+	Env Env `yaml:"-"`
+}
+
+// Env is what berth reads from environment variables: credentials kept out
+// of the config file, under the names the cluster's operator hands its
+// registry. Each is empty when its variable is unset.
+type Env struct {
+	// MetadataDSN is BERTH_METADATA_DSN (MetadataDSNEnv): a PostgreSQL DSN
+	// that wins over metadataDatabase, so its password stays out of the file.
+	MetadataDSN string
+	// S3AccessKey and S3SecretKey are REGISTRY_STORAGE_S3_ACCESSKEY and
+	// REGISTRY_STORAGE_S3_SECRETKEY; without them the AWS default chain.
+	S3AccessKey, S3SecretKey string
+	// GCSKeyFile is REGISTRY_STORAGE_GCS_KEYFILE, a service-account key
+	// file; without it Application Default Credentials.
+	GCSKeyFile string
+	// AzureAccountKey is REGISTRY_STORAGE_AZURE_ACCOUNTKEY; without it the
+	// Azure default credential chain.
+	AzureAccountKey string
+}
+
+// The environment variables Env is read from.
+const (
+	S3AccessKeyEnv     = "REGISTRY_STORAGE_S3_ACCESSKEY"
+	S3SecretKeyEnv     = "REGISTRY_STORAGE_S3_SECRETKEY"
+	GCSKeyFileEnv      = "REGISTRY_STORAGE_GCS_KEYFILE"
+	AzureAccountKeyEnv = "REGISTRY_STORAGE_AZURE_ACCOUNTKEY"
+)
+
+// ReadEnv fills c.Env through getenv (os.Getenv in production). Commands
+// call it once, after loading, so the rest of the program sees the
+// credentials only as fields.
+func (c *Config) ReadEnv(getenv func(string) string) {
+	c.Env = Env{
+		MetadataDSN:     getenv(MetadataDSNEnv),
+		S3AccessKey:     getenv(S3AccessKeyEnv),
+		S3SecretKey:     getenv(S3SecretKeyEnv),
+		GCSKeyFile:      getenv(GCSKeyFileEnv),
+		AzureAccountKey: getenv(AzureAccountKeyEnv),
+	}
+}
+
+// MetadataDSN is the PostgreSQL DSN the metadata store opens: the
+// environment's, else metadataDatabase; empty means SQLite.
+func (c *Config) MetadataDSN() string {
+	if c.Env.MetadataDSN != "" {
+		return c.Env.MetadataDSN
+	}
+	return c.MetadataDatabase
 }
 
 // Storage is the operator's storage block; exactly one member is set.
@@ -177,17 +229,11 @@ type Requests struct {
 
 // RequestLimit is one class's limit: at most MaxRunning at once (0: no
 // limit), at most MaxInQueue waiting, none waiting longer than
-// MaxWaitInQueue (a Go duration; empty or "0s": no bound).
+// MaxWaitInQueue (a Go duration; unset or "0s": no bound).
 type RequestLimit struct {
-	MaxRunning     int    `yaml:"maxRunning"`
-	MaxInQueue     int    `yaml:"maxInQueue"`
-	MaxWaitInQueue string `yaml:"maxWaitInQueue"`
-}
-
-// Wait parses MaxWaitInQueue (validated by Validate).
-func (l RequestLimit) Wait() time.Duration {
-	d, _ := time.ParseDuration(l.MaxWaitInQueue)
-	return d
+	MaxRunning     int      `yaml:"maxRunning"`
+	MaxInQueue     int      `yaml:"maxInQueue"`
+	MaxWaitInQueue Duration `yaml:"maxWaitInQueue"`
 }
 
 // GC is the background garbage collection: stale blob links and
@@ -198,11 +244,11 @@ type GC struct {
 	Disabled bool `yaml:"disabled"`
 	// Interval between runs, a Go duration; default "24h". The first run
 	// comes one interval after start.
-	Interval string `yaml:"interval"`
+	Interval Duration `yaml:"interval"`
 	// GracePeriod spares bytes and links younger than this, a Go duration;
 	// default "1h". It must outlast the slowest push you want to survive a
 	// run (first blob upload to manifest upload).
-	GracePeriod string `yaml:"gracePeriod"`
+	GracePeriod Duration `yaml:"gracePeriod"`
 }
 
 // Prune is the background pruning of old image revisions, as
@@ -211,26 +257,14 @@ type Prune struct {
 	// Enabled turns the background run on (default off).
 	Enabled bool `yaml:"enabled"`
 	// Interval between runs, a Go duration; default "24h".
-	Interval string `yaml:"interval"`
+	Interval Duration `yaml:"interval"`
 	// KeepTagRevisions is how many of the newest manifests of each tag's
 	// history are kept; default 3.
 	KeepTagRevisions int `yaml:"keepTagRevisions"`
 	// KeepYoungerThan spares manifests pushed more recently, a Go
 	// duration; default "60m".
-	KeepYoungerThan string `yaml:"keepYoungerThan"`
+	KeepYoungerThan Duration `yaml:"keepYoungerThan"`
 }
-
-// Every parses Interval (validated by Validate).
-func (g GC) Every() time.Duration { d, _ := time.ParseDuration(g.Interval); return d }
-
-// Grace parses GracePeriod (validated by Validate).
-func (g GC) Grace() time.Duration { d, _ := time.ParseDuration(g.GracePeriod); return d }
-
-// Every parses Interval (validated by Validate).
-func (p Prune) Every() time.Duration { d, _ := time.ParseDuration(p.Interval); return d }
-
-// YoungerThan parses KeepYoungerThan (validated by Validate).
-func (p Prune) YoungerThan() time.Duration { d, _ := time.ParseDuration(p.KeepYoungerThan); return d }
 
 // TLS names a certificate and key in PEM files.
 type TLS struct {
@@ -275,23 +309,23 @@ func (c *Config) Defaults() {
 	if c.Storage.Filesystem != nil && c.Storage.Filesystem.RootDirectory == "" {
 		c.Storage.Filesystem.RootDirectory = DefaultRoot
 	}
-	if c.ShutdownTimeout == "" {
-		c.ShutdownTimeout = "30s"
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = Duration(30 * time.Second)
 	}
-	if c.GC.Interval == "" {
-		c.GC.Interval = "24h"
+	if c.GC.Interval == 0 {
+		c.GC.Interval = Duration(24 * time.Hour)
 	}
-	if c.GC.GracePeriod == "" {
-		c.GC.GracePeriod = "1h"
+	if c.GC.GracePeriod == 0 {
+		c.GC.GracePeriod = Duration(time.Hour)
 	}
-	if c.Prune.Interval == "" {
-		c.Prune.Interval = "24h"
+	if c.Prune.Interval == 0 {
+		c.Prune.Interval = Duration(24 * time.Hour)
 	}
 	if c.Prune.KeepTagRevisions == 0 {
 		c.Prune.KeepTagRevisions = 3
 	}
-	if c.Prune.KeepYoungerThan == "" {
-		c.Prune.KeepYoungerThan = "60m"
+	if c.Prune.KeepYoungerThan == 0 {
+		c.Prune.KeepYoungerThan = Duration(time.Hour)
 	}
 	c.Auth.defaults()
 	c.PullThrough.defaults()
@@ -326,22 +360,26 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("logLevel: %q is not one of Normal, Debug, Trace, TraceAll", c.LogLevel))
 	}
-	for name, l := range map[string]RequestLimit{"requests.read": c.Requests.Read, "requests.write": c.Requests.Write} {
+	for _, rl := range []struct {
+		name string
+		l    RequestLimit
+	}{{"requests.read", c.Requests.Read}, {"requests.write", c.Requests.Write}} {
+		name, l := rl.name, rl.l
 		if l.MaxRunning < 0 || l.MaxInQueue < 0 {
 			errs = append(errs, fmt.Errorf("%s: maxRunning and maxInQueue must not be negative", name))
 		}
-		if l.MaxWaitInQueue != "" {
-			if d, err := time.ParseDuration(l.MaxWaitInQueue); err != nil || d < 0 {
-				errs = append(errs, fmt.Errorf("%s.maxWaitInQueue: %q is not a duration like 30s or 2m", name, l.MaxWaitInQueue))
-			}
+		if l.MaxWaitInQueue < 0 {
+			errs = append(errs, fmt.Errorf("%s.maxWaitInQueue: %s is negative; use a duration like 30s or 2m, or 0s for no bound", name, l.MaxWaitInQueue))
 		}
 	}
-	if d, err := time.ParseDuration(c.ShutdownTimeout); c.ShutdownTimeout != "" && (err != nil || d <= 0) {
-		errs = append(errs, fmt.Errorf("shutdownTimeout: %q is not a positive duration like 30s", c.ShutdownTimeout))
-	}
-	for field, v := range map[string]string{"gc.interval": c.GC.Interval, "gc.gracePeriod": c.GC.GracePeriod, "prune.interval": c.Prune.Interval, "prune.keepYoungerThan": c.Prune.KeepYoungerThan} {
-		if d, err := time.ParseDuration(v); v != "" && (err != nil || d <= 0) {
-			errs = append(errs, fmt.Errorf("%s: %q is not a positive duration like 24h or 30m", field, v))
+	// Zero is "unset" (Defaults fills it), so only a negative value is
+	// left to refuse; the field order keeps the messages stable.
+	for _, f := range []struct {
+		field string
+		v     Duration
+	}{{"shutdownTimeout", c.ShutdownTimeout}, {"gc.interval", c.GC.Interval}, {"gc.gracePeriod", c.GC.GracePeriod}, {"prune.interval", c.Prune.Interval}, {"prune.keepYoungerThan", c.Prune.KeepYoungerThan}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %s is negative; use a positive duration like 24h or 30m", f.field, f.v))
 		}
 	}
 	if c.Prune.KeepTagRevisions < 0 {
@@ -409,6 +447,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	c.ReadEnv(os.Getenv)
 	return c, nil
 }
 
@@ -420,7 +459,10 @@ type object struct {
 	Status     yaml.Node `yaml:"status"`
 }
 
-// Parse decodes and validates a config document.
+// Parse decodes and validates a config document. Every problem is reported
+// at once: the decoder's (unknown keys, values of the wrong type, durations
+// that do not parse, each with its line) and then Validate's, on what did
+// decode.
 func Parse(r io.Reader) (*Config, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
@@ -433,20 +475,35 @@ func Parse(r io.Reader) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
+	// A *yaml.TypeError leaves the rest of the document decoded, so
+	// Validate still runs and its problems join the decoder's; any other
+	// decode error (bad syntax) stops here.
+	var decodeErr error
+	keep := func(err error) error {
+		var te *yaml.TypeError
+		switch {
+		case err == nil, errors.Is(err, io.EOF):
+			return nil
+		case errors.As(err, &te):
+			decodeErr = errors.New(nameFields(raw, cleanYAMLError(err).Error()))
+			return nil
+		}
+		return cleanYAMLError(err)
+	}
 	if probe.Kind != "" {
 		var o object
-		if err := dec.Decode(&o); err != nil && !errors.Is(err, io.EOF) {
-			return nil, cleanYAMLError(err)
+		if err := keep(dec.Decode(&o)); err != nil {
+			return nil, err
 		}
 		if o.Kind != "Config" || !strings.HasPrefix(o.APIVersion, "imageregistry.operator.openshift.io/") {
 			return nil, fmt.Errorf("kind %s (%s) is not an imageregistry.operator.openshift.io/v1 Config", o.Kind, o.APIVersion)
 		}
 		c = o.Spec
-	} else if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, cleanYAMLError(err)
+	} else if err := keep(dec.Decode(&c)); err != nil {
+		return nil, err
 	}
 	c.Defaults()
-	if err := c.Validate(); err != nil {
+	if err := errors.Join(decodeErr, c.Validate()); err != nil {
 		return nil, err
 	}
 	return &c, nil

@@ -73,25 +73,35 @@ spec:
 		{name: "metadata database not postgres", in: "metadataDatabase: mysql://u:secret@db/berth\n", wantErr: "metadataDatabase: not a PostgreSQL URL"},
 		{name: "bad log level and half TLS", in: "logLevel: Loud\ntls: {certFile: a}\n", wantErr: "certFile and keyFile"},
 		{name: "request limits", in: "requests:\n  read: {maxRunning: 10, maxInQueue: 5, maxWaitInQueue: 2s}\n", check: func(t *testing.T, c *Config) {
-			if c.Requests.Read.MaxRunning != 10 || c.Requests.Read.Wait().Seconds() != 2 {
+			if c.Requests.Read.MaxRunning != 10 || c.Requests.Read.MaxWaitInQueue.D().Seconds() != 2 {
 				t.Fatalf("requests = %+v", c.Requests)
 			}
 		}},
-		{name: "bad wait", in: "requests:\n  write: {maxRunning: 1, maxWaitInQueue: soon}\n", wantErr: "requests.write.maxWaitInQueue"},
+		{name: "bad wait", in: "requests:\n  write: {maxRunning: 1, maxWaitInQueue: soon}\n", wantErr: "line 2: requests.write.maxWaitInQueue: \"soon\""},
 		{name: "gc and prune defaults", in: "", check: func(t *testing.T, c *Config) {
-			if c.GC.Disabled || c.GC.Every() != 24*time.Hour || c.GC.Grace() != time.Hour {
+			if c.GC.Disabled || c.GC.Interval.D() != 24*time.Hour || c.GC.GracePeriod.D() != time.Hour {
 				t.Fatalf("gc = %+v", c.GC)
 			}
-			if c.Prune.Enabled || c.Prune.Every() != 24*time.Hour || c.Prune.KeepTagRevisions != 3 || c.Prune.YoungerThan() != time.Hour {
+			if c.Prune.Enabled || c.Prune.Interval.D() != 24*time.Hour || c.Prune.KeepTagRevisions != 3 || c.Prune.KeepYoungerThan.D() != time.Hour {
 				t.Fatalf("prune = %+v", c.Prune)
 			}
 		}},
 		{name: "gc and prune set", in: "gc: {interval: 6h, gracePeriod: 2h}\nprune: {enabled: true, keepTagRevisions: 5, keepYoungerThan: 3h}\n", check: func(t *testing.T, c *Config) {
-			if c.GC.Every() != 6*time.Hour || c.GC.Grace() != 2*time.Hour || !c.Prune.Enabled || c.Prune.KeepTagRevisions != 5 || c.Prune.YoungerThan() != 3*time.Hour {
+			if c.GC.Interval.D() != 6*time.Hour || c.GC.GracePeriod.D() != 2*time.Hour || !c.Prune.Enabled || c.Prune.KeepTagRevisions != 5 || c.Prune.KeepYoungerThan.D() != 3*time.Hour {
 				t.Fatalf("gc = %+v, prune = %+v", c.GC, c.Prune)
 			}
 		}},
-		{name: "gc bad durations", in: "gc: {interval: often, gracePeriod: 0s}\nprune: {keepTagRevisions: -1}\n", wantErr: "gc.gracePeriod"},
+		{name: "gc bad durations", in: "gc: {interval: often, gracePeriod: -1s}\nprune: {keepTagRevisions: -1}\n", wantErr: "gc.gracePeriod: -1s is negative"},
+		// Every problem at once: both unparsable durations with their
+		// lines, the unknown key, and Validate's own findings.
+		{name: "every problem at once", in: "shutdownTimeout: soon\ngc:\n  interval: 24\n  gracePeriod: -5m\nrequests:\n  read: {maxWaitInQueue: 3 minutes}\nauth: {tokenLifetime: forever}\nstorge: {}\nlogLevel: Loud\n",
+			wantErr: "invalid config: line 1: shutdownTimeout: \"soon\" is not a duration like 30s, 5m or 720h\n  line 3: gc.interval: \"24\" is not a duration like 30s, 5m or 720h\n  line 6: requests.read.maxWaitInQueue: \"3 minutes\" is not a duration like 30s, 5m or 720h\n  line 7: auth.tokenLifetime: \"forever\" is not a duration like 30s, 5m or 720h\n  line 8: field storge not found\nlogLevel: \"Loud\" is not one of Normal, Debug, Trace, TraceAll\ngc.gracePeriod: -5m0s is negative; use a positive duration like 24h or 30m"},
+		{name: "operator object names spec fields", in: "apiVersion: imageregistry.operator.openshift.io/v1\nkind: Config\nspec:\n  imports:\n  - {from: quay.io/a/b, to: b, schedule: hourly}\n", wantErr: "line 5: imports[0].schedule: \"hourly\" is not a duration"},
+		{name: "durations parsed once", in: "shutdownTimeout: 45s\nauth: {tokenLifetime: 90s}\nprune: {keepYoungerThan: 2h30m}\n", check: func(t *testing.T, c *Config) {
+			if c.ShutdownTimeout.D() != 45*time.Second || c.Auth.TokenLifetime.D() != 90*time.Second || c.Prune.KeepYoungerThan.D() != 150*time.Minute {
+				t.Fatalf("durations = %v %v %v", c.ShutdownTimeout, c.Auth.TokenLifetime, c.Prune.KeepYoungerThan)
+			}
+		}},
 		{name: "gc unknown key", in: "gc:\n  grace: 1h\n", wantErr: "field grace not found in gc"},
 		{name: "wrong kind", in: "apiVersion: v1\nkind: ConfigMap\n", wantErr: "is not an imageregistry"},
 	}
@@ -109,5 +119,27 @@ spec:
 			}
 			tc.check(t, c)
 		})
+	}
+}
+
+func TestReadEnv(t *testing.T) {
+	env := map[string]string{
+		MetadataDSNEnv:     "postgres://berth:pw@db/berth",
+		S3AccessKeyEnv:     "AK",
+		S3SecretKeyEnv:     "SK",
+		GCSKeyFileEnv:      "/keys/gcs.json",
+		AzureAccountKeyEnv: "AZ",
+	}
+	c, err := Parse(strings.NewReader("metadataDatabase: postgres://berth@file/berth\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetadataDSN() != "postgres://berth@file/berth" || c.Env != (Env{}) {
+		t.Fatalf("before ReadEnv: dsn %q, env %+v", c.MetadataDSN(), c.Env)
+	}
+	c.ReadEnv(func(k string) string { return env[k] })
+	want := Env{MetadataDSN: "postgres://berth:pw@db/berth", S3AccessKey: "AK", S3SecretKey: "SK", GCSKeyFile: "/keys/gcs.json", AzureAccountKey: "AZ"}
+	if c.Env != want || c.MetadataDSN() != want.MetadataDSN {
+		t.Fatalf("env = %+v, dsn %q; want %+v", c.Env, c.MetadataDSN(), want)
 	}
 }

@@ -67,30 +67,6 @@ const (
 	DefaultUpstreamTimeout = 3 * time.Second
 )
 
-// Duration is a time.Duration written as a Go duration string ("90s",
-// "720h") in the file.
-type Duration time.Duration
-
-// D is the duration as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 30s, 5m or 720h", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the Go duration string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
 // ByteSize is a number of bytes written as a plain number or with a unit:
 // B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024).
 type ByteSize int64

@@ -49,7 +49,7 @@ func TestParsePullThrough(t *testing.T) {
 			}
 		}},
 		{name: "unknown key names its line", in: "pullThrough:\n  upstreams:\n  - prefix: a.io\n    url: https://a.io\n    ttl: 5m\n", wantErr: []string{"line 5: field ttl not found in pullThrough.upstreams"}},
-		{name: "bad duration names its line", in: "pullThrough:\n  upstreams:\n  - prefix: a.io\n    url: https://a.io\n    tagTTL: soon\n", wantErr: []string{`line 5: "soon" is not a duration`}},
+		{name: "bad duration names its line", in: "pullThrough:\n  upstreams:\n  - prefix: a.io\n    url: https://a.io\n    tagTTL: soon\n", wantErr: []string{`line 5: pullThrough.upstreams[0].tagTTL: "soon" is not a duration`}},
 		{name: "bad size", in: "pullThrough:\n  upstreams: [{prefix: a.io, url: 'https://a.io'}]\n  maxSize: 10 parsecs\n", wantErr: []string{`unit "parsecs"`}},
 		{name: "every problem at once", in: `pullThrough:
   upstreams:

@@ -82,18 +82,18 @@ func (s *Server) maintenanceLoop(ctx context.Context) {
 		go func() { <-ctx.Done(); t.Stop() }()
 		return t.C
 	}
-	gcTick := tick(!gcCfg.Disabled, gcCfg.Every())
-	pruneTick := tick(pruneCfg.Enabled, pruneCfg.Every())
+	gcTick := tick(!gcCfg.Disabled, gcCfg.Interval.D())
+	pruneTick := tick(pruneCfg.Enabled, pruneCfg.Interval.D())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-pruneTick:
-			if _, err := gc.Prune(ctx, s.meta, gc.PruneOptions{KeepTagRevisions: pruneCfg.KeepTagRevisions, KeepYoungerThan: pruneCfg.YoungerThan(), Log: s.log}); err != nil && ctx.Err() == nil {
+			if _, err := gc.Prune(ctx, s.meta, gc.PruneOptions{KeepTagRevisions: pruneCfg.KeepTagRevisions, KeepYoungerThan: pruneCfg.KeepYoungerThan.D(), Log: s.log}); err != nil && ctx.Err() == nil {
 				s.log.Warn("scheduled prune failed", "err", err)
 			}
 		case <-gcTick:
-			if _, err := gc.Collect(ctx, s.blobs, s.meta, gc.Options{Grace: gcCfg.Grace(), Log: s.log}); err != nil && ctx.Err() == nil {
+			if _, err := gc.Collect(ctx, s.blobs, s.meta, gc.Options{Grace: gcCfg.GracePeriod.D(), Log: s.log}); err != nil && ctx.Err() == nil {
 				s.log.Warn("scheduled gc failed", "err", err)
 			}
 		}
@@ -118,15 +118,12 @@ func (s *Stores) Close() error {
 
 // OpenStores opens the stores named by cfg exactly as berth serve does, so
 // other commands (gc, prune) can work on the same data, even while serve runs.
-// Metadata goes to PostgreSQL when a DSN is configured (the environment
-// variable config.MetadataDSNEnv wins over cfg.MetadataDatabase), else to
-// SQLite next to the blobs or in cfg.MetadataDirectory.
+// Metadata goes to PostgreSQL when a DSN is configured (cfg.MetadataDSN:
+// the environment's wins over the file's), else to SQLite next to the blobs
+// or in cfg.MetadataDirectory. Credentials come from cfg.Env.
 func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 	st := &Stores{}
-	dsn := os.Getenv(config.MetadataDSNEnv)
-	if dsn == "" {
-		dsn = cfg.MetadataDatabase
-	}
+	dsn := cfg.MetadataDSN()
 	dbPath := ":memory:"
 	var err error
 	switch {
@@ -139,7 +136,7 @@ func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 		}
 		dbPath = filepath.Join(root, "metadata.db")
 	case cfg.Storage.S3 != nil, cfg.Storage.GCS != nil, cfg.Storage.Azure != nil:
-		b, closer, err := openObjectStore(ctx, cfg.Storage)
+		b, closer, err := openObjectStore(ctx, cfg.Storage, cfg.Env)
 		if err != nil {
 			return nil, err
 		}
@@ -168,9 +165,9 @@ func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 	return st, nil
 }
 
-// openObjectStore opens the bucket or container s names, with credentials
-// from the environment variables the operator hands its registry.
-func openObjectStore(ctx context.Context, s config.Storage) (storage.Backend, io.Closer, error) {
+// openObjectStore opens the bucket or container s names, with the
+// credentials config read from the environment.
+func openObjectStore(ctx context.Context, s config.Storage, env config.Env) (storage.Backend, io.Closer, error) {
 	switch {
 	case s.S3 != nil:
 		return storage.OpenS3(ctx, storage.S3Config{
@@ -178,8 +175,8 @@ func openObjectStore(ctx context.Context, s config.Storage) (storage.Backend, io
 			Region:             s.S3.Region,
 			RegionEndpoint:     s.S3.RegionEndpoint,
 			VirtualHostedStyle: s.S3.VirtualHostedStyle,
-			AccessKey:          os.Getenv("REGISTRY_STORAGE_S3_ACCESSKEY"),
-			SecretKey:          os.Getenv("REGISTRY_STORAGE_S3_SECRETKEY"),
+			AccessKey:          env.S3AccessKey,
+			SecretKey:          env.S3SecretKey,
 		})
 	case s.GCS != nil:
 		return storage.OpenGCS(ctx, storage.GCSConfig{
@@ -187,7 +184,7 @@ func openObjectStore(ctx context.Context, s config.Storage) (storage.Backend, io
 			Region:    s.GCS.Region,
 			ProjectID: s.GCS.ProjectID,
 			KeyID:     s.GCS.KeyID,
-			KeyFile:   os.Getenv("REGISTRY_STORAGE_GCS_KEYFILE"),
+			KeyFile:   env.GCSKeyFile,
 		})
 	case s.Azure != nil:
 		return storage.OpenAzure(ctx, storage.AzureConfig{
@@ -195,7 +192,7 @@ func openObjectStore(ctx context.Context, s config.Storage) (storage.Backend, io
 			Container:   s.Azure.Container,
 			CloudName:   s.Azure.CloudName,
 			Endpoint:    s.Azure.Endpoint,
-			AccountKey:  os.Getenv("REGISTRY_STORAGE_AZURE_ACCOUNTKEY"),
+			AccountKey:  env.AzureAccountKey,
 		})
 	}
 	return nil, nil, errors.New("server: no object store configured")
@@ -223,8 +220,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	h := api.NewHandler(reg, log, api.Options{
 		ReadOnly:      cfg.ReadOnly,
 		DisableDelete: cfg.DisableDelete,
-		ReadLimit:     api.Limit{MaxRunning: cfg.Requests.Read.MaxRunning, MaxInQueue: cfg.Requests.Read.MaxInQueue, MaxWait: cfg.Requests.Read.Wait()},
-		WriteLimit:    api.Limit{MaxRunning: cfg.Requests.Write.MaxRunning, MaxInQueue: cfg.Requests.Write.MaxInQueue, MaxWait: cfg.Requests.Write.Wait()},
+		ReadLimit:     api.Limit{MaxRunning: cfg.Requests.Read.MaxRunning, MaxInQueue: cfg.Requests.Read.MaxInQueue, MaxWait: cfg.Requests.Read.MaxWaitInQueue.D()},
+		WriteLimit:    api.Limit{MaxRunning: cfg.Requests.Write.MaxRunning, MaxInQueue: cfg.Requests.Write.MaxInQueue, MaxWait: cfg.Requests.Write.MaxWaitInQueue.D()},
 		Metrics:       promReg,
 		Build:         api.BuildInfo{Version: cfg.Version, Revision: cfg.Revision},
 		MetricsSecret: cfg.Metrics.Secret,
@@ -316,7 +313,7 @@ func newAuthorizer(cfg *config.Config, log *slog.Logger) (*auth.Authorizer, stri
 			return nil, "", err
 		}
 	}
-	c := auth.Config{HtpasswdFile: ac.Htpasswd, Groups: ac.Groups, SigningKey: key, TokenLifetime: ac.Lifetime()}
+	c := auth.Config{HtpasswdFile: ac.Htpasswd, Groups: ac.Groups, SigningKey: key, TokenLifetime: ac.TokenLifetime.D()}
 	for _, b := range ac.RoleBindings {
 		c.Bindings = append(c.Bindings, auth.Binding{Role: auth.Role(b.Role), Namespace: b.Namespace, Users: b.Users, Groups: b.Groups})
 	}
@@ -376,8 +373,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	grace, err := time.ParseDuration(s.cfg.ShutdownTimeout)
-	if err != nil || grace <= 0 {
+	grace := s.cfg.ShutdownTimeout.D()
+	if grace <= 0 {
 		grace = 30 * time.Second
 	}
 	s.log.Info("shutting down: draining in-flight requests", "timeout", grace.String())

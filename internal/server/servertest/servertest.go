@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/server"
@@ -50,7 +52,7 @@ type Options struct {
 // (plain HTTP).
 func Start(t testing.TB, opts Options) string {
 	t.Helper()
-	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: "5s", Auth: opts.Auth, MetadataDatabase: opts.MetadataDSN, HTTPSecret: opts.HTTPSecret, PullThrough: opts.PullThrough, Imports: opts.Imports}
+	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: config.Duration(5 * time.Second), Auth: opts.Auth, MetadataDatabase: opts.MetadataDSN, HTTPSecret: opts.HTTPSecret, PullThrough: opts.PullThrough, Imports: opts.Imports}
 	switch {
 	case opts.Memory:
 		cfg.Storage.EmptyDir = &struct{}{}
@@ -68,6 +70,7 @@ func Start(t testing.TB, opts Options) string {
 		cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: root}
 	}
 	cfg.Defaults()
+	cfg.ReadEnv(os.Getenv)
 	w := opts.Log
 	if w == nil {
 		w = io.Discard
