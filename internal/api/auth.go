@@ -45,7 +45,7 @@ func (h *Handler) authenticate(r *http.Request) (principal, *oci.Error) {
 	if hdr == "" {
 		return principal{}, nil
 	}
-	a := h.opts.Auth
+	a := h.authz()
 	scheme, cred, _ := strings.Cut(hdr, " ")
 	switch {
 	case strings.EqualFold(scheme, "basic"):
@@ -76,7 +76,7 @@ func (h *Handler) authenticate(r *http.Request) (principal, *oci.Error) {
 // cross-repository mount from a repository the client may not pull loses
 // its from parameter, so it becomes an ordinary upload.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt Route) (*http.Request, error) {
-	a := h.opts.Auth
+	a := h.authz()
 	p, aerr := h.authenticate(r)
 	if aerr != nil {
 		return r, h.challenge(w, r, rt, false, aerr)
@@ -164,8 +164,8 @@ func challengeScope(rt Route) string {
 // realm is Options.AuthRealm, or the token endpoint on the host the client
 // addressed (https when the connection, or a proxy in front, used TLS).
 func (h *Handler) realm(r *http.Request) string {
-	if h.opts.AuthRealm != "" {
-		return h.opts.AuthRealm
+	if realm := h.live.Load().AuthRealm; realm != "" {
+		return realm
 	}
 	scheme := "http"
 	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
@@ -178,7 +178,7 @@ func (h *Handler) realm(r *http.Request) string {
 // parameters (the Docker token flow), or POST with an OAuth2 password
 // grant. Scopes the identity may not have are dropped, not refused.
 func (h *Handler) token(w http.ResponseWriter, r *http.Request) error {
-	a := h.opts.Auth
+	a := h.authz()
 	var form map[string][]string
 	id := auth.Identity{}
 	switch r.Method {
@@ -264,7 +264,7 @@ scan:
 			return err
 		}
 		for _, name := range batch {
-			if !h.opts.Auth.Allowed(id, name, auth.Catalog) {
+			if !h.authz().Allowed(id, name, auth.Catalog) {
 				continue
 			}
 			if n >= 0 && len(names) == n {

@@ -224,7 +224,7 @@ func TestAuthChallenge(t *testing.T) {
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, r)
 				if rec.Code != tc.want {
-					t.Errorf("%s (auth %v): %d, want %d", tc.name, h.opts.Auth != nil, rec.Code, tc.want)
+					t.Errorf("%s (auth %v): %d, want %d", tc.name, h.authz() != nil, rec.Code, tc.want)
 				}
 				if rec.Code == 401 && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Basic") {
 					t.Errorf("%s: no Basic challenge", tc.name)

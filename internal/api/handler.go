@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-registry/berth/internal/auth"
@@ -54,21 +55,61 @@ type Options struct {
 
 // Handler serves the distribution API.
 type Handler struct {
-	reg           *registry.Registry
-	log           *slog.Logger
-	opts          Options
+	reg     *registry.Registry
+	log     *slog.Logger
+	opts    Options
+	live    atomic.Pointer[live]
+	metrics *metrics
+}
+
+// Live are the settings that may change while the handler serves (berth
+// serve's reload); Options sets their first values.
+type Live struct {
+	ReadOnly              bool
+	ReadLimit, WriteLimit Limit
+	Auth                  *auth.Authorizer
+	AuthRealm             string
+}
+
+// live is what requests read: one atomic load gives a consistent set, and
+// a swap never touches requests in flight (they keep the limiter slot and
+// the authorizer they started with).
+type live struct {
+	Live
 	reads, writes *limiter
-	metrics       *metrics
 }
 
 // NewHandler wires the API over a registry.
 func NewHandler(reg *registry.Registry, log *slog.Logger, opts Options) *Handler {
-	h := &Handler{reg: reg, log: log, opts: opts, reads: newLimiter(opts.ReadLimit), writes: newLimiter(opts.WriteLimit)}
+	h := &Handler{reg: reg, log: log, opts: opts}
+	h.SetLive(Live{ReadOnly: opts.ReadOnly, ReadLimit: opts.ReadLimit, WriteLimit: opts.WriteLimit, Auth: opts.Auth, AuthRealm: opts.AuthRealm})
 	if opts.Metrics != nil {
 		h.metrics = newMetrics(opts.Metrics, opts.Build)
 	}
 	return h
 }
+
+// SetLive swaps in new live settings for the requests that start from now
+// on. A limiter whose Limit is unchanged is kept, with its running and
+// queued requests; a changed one is replaced, so until the requests the old
+// one admitted finish, both count (briefly more than either limit runs).
+func (h *Handler) SetLive(l Live) {
+	next := &live{Live: l}
+	if cur := h.live.Load(); cur != nil && cur.ReadLimit == l.ReadLimit {
+		next.reads = cur.reads
+	} else {
+		next.reads = newLimiter(l.ReadLimit)
+	}
+	if cur := h.live.Load(); cur != nil && cur.WriteLimit == l.WriteLimit {
+		next.writes = cur.writes
+	} else {
+		next.writes = newLimiter(l.WriteLimit)
+	}
+	h.live.Store(next)
+}
+
+// authz is the current authorizer; nil when access control is off.
+func (h *Handler) authz() *auth.Authorizer { return h.live.Load().Auth }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
@@ -130,7 +171,8 @@ func toAttrs(kv []any) []slog.Attr {
 // on (repository, action), then dispatches.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (Route, error) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	if h.opts.Auth != nil && r.URL.Path == TokenPath {
+	lv := h.live.Load()
+	if lv.Auth != nil && r.URL.Path == TokenPath {
 		return Route{}, h.token(w, r)
 	}
 	rt, ok, err := ParseRoute(r.Method, r.URL.Path)
@@ -141,7 +183,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (Route, error) {
 		return rt, oci.Errorf(oci.ErrUnsupported, "no such endpoint: %s", r.URL.Path).WithStatus(http.StatusNotFound)
 	}
 	rt, cached := h.cacheRoute(r, rt)
-	if h.opts.Auth != nil {
+	if lv.Auth != nil {
 		if r, err = h.authorize(w, r, rt); err != nil {
 			return rt, err
 		}
@@ -149,15 +191,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (Route, error) {
 	if cached && (rt.Action == ActionPush || rt.Action == ActionDelete) {
 		return rt, h.opts.PullThrough.Refuse(rt.Repo, r.Method)
 	}
-	if h.opts.ReadOnly && (rt.Action == ActionPush || rt.Action == ActionDelete) {
+	if lv.ReadOnly && (rt.Action == ActionPush || rt.Action == ActionDelete) {
 		return rt, oci.Errorf(oci.ErrUnsupported, "the registry is in read-only mode: pushes and deletes are refused").WithStatus(http.StatusMethodNotAllowed)
 	}
 	if h.opts.DisableDelete && rt.Action == ActionDelete {
 		return rt, oci.Errorf(oci.ErrUnsupported, "deletes are disabled on this registry")
 	}
-	lim := h.reads
+	lim := lv.reads
 	if rt.Action == ActionPush || rt.Action == ActionDelete {
-		lim = h.writes
+		lim = lv.writes
 	}
 	release, err := lim.acquire(r.Context())
 	if err != nil {
@@ -520,7 +562,7 @@ func (h *Handler) tags(w http.ResponseWriter, r *http.Request, rt Route) error {
 }
 
 func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) error {
-	if id, ok := r.Context().Value(catalogIdentityKey{}).(auth.Identity); ok && !h.opts.Auth.CatalogAll(id) {
+	if id, ok := r.Context().Value(catalogIdentityKey{}).(auth.Identity); ok && !h.authz().CatalogAll(id) {
 		return h.filteredCatalog(w, r, id)
 	}
 	n, last, err := pageParams(r)

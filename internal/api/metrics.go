@@ -105,7 +105,7 @@ func (m *metrics) observe(action Action, r *http.Request, status int, bytes int6
 // when configured so, or when neither a metrics secret nor access control
 // is configured; else the secret, or an admin of every namespace.
 func (h *Handler) metricsAllowed(r *http.Request) bool {
-	secret, a := h.opts.MetricsSecret, h.opts.Auth
+	secret, a := h.opts.MetricsSecret, h.authz()
 	if h.opts.MetricsOpen || (secret == "" && a == nil) {
 		return true
 	}
