@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
+	"github.com/berth-registry/berth/internal/noderoot"
 	"github.com/berth-registry/berth/internal/policy"
 )
 
@@ -79,11 +79,11 @@ drain, or reboot to apply it.`,
 			if err != nil {
 				return err
 			}
-			old, err := previousRoot(out, base)
+			old, err := noderoot.Previous(out, base)
 			if err != nil {
 				return err
 			}
-			if err := writeRootAtomically(out, r.Files); err != nil {
+			if err := noderoot.Write(out, r.Files); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -202,7 +202,7 @@ given with -f.`,
 			if root == "" {
 				return errors.New("--root DIR is required (a node root written by berth policy render)")
 			}
-			node, err := loadNodeRoot(root)
+			node, err := noderoot.Load(root)
 			if err != nil {
 				return err
 			}
@@ -308,162 +308,4 @@ func loadBase(confPath, policyPath string) (policy.Base, error) {
 		}
 	}
 	return b, nil
-}
-
-// renderedPath reports whether a path (relative to a node root) is one that
-// render writes; a root holding anything else is not ours to replace.
-func renderedPath(p string) bool {
-	switch p {
-	case policy.RegistriesConfPath, policy.SearchDropInPath, policy.PolicyJSONPath:
-		return true
-	}
-	for _, d := range []string{policy.DockerCertsDir, policy.ContainersCertsDir} {
-		rest, ok := strings.CutPrefix(p, d+"/")
-		if ok && strings.Count(rest, "/") == 1 && strings.HasSuffix(rest, "/ca.crt") {
-			return true
-		}
-	}
-	return false
-}
-
-// previousRoot returns the files of an existing root, or the base files when
-// there is none, so the summary says what a node would see change.
-func previousRoot(root string, base policy.Base) (map[string][]byte, error) {
-	old := map[string][]byte{}
-	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
-		old[policy.RegistriesConfPath] = base.RegistriesConf
-		old[policy.PolicyJSONPath] = base.PolicyJSON
-		return old, nil
-	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if !renderedPath(rel) {
-			return fmt.Errorf("--out %s holds %s, which berth policy render did not write; refusing to replace it (use an empty or new directory)", root, rel)
-		}
-		old[rel], err = os.ReadFile(p)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(old) == 0 {
-		old[policy.RegistriesConfPath] = base.RegistriesConf
-		old[policy.PolicyJSONPath] = base.PolicyJSON
-	}
-	return old, nil
-}
-
-// writeRootAtomically writes files into a directory beside root and swaps it
-// into place, so readers see the old root or the new one, never a mix.
-func writeRootAtomically(root string, files map[string][]byte) (err error) {
-	if root, err = filepath.Abs(root); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(root), "."+filepath.Base(root)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp = filepath.Clean(tmp)
-	defer func() {
-		if tmp != "" {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	for rel, data := range files {
-		p := filepath.Join(tmp, filepath.FromSlash(rel))
-		if !strings.HasPrefix(p, tmp+string(filepath.Separator)) {
-			return fmt.Errorf("refusing to write %q outside the root", rel)
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := writeFileSync(p, data); err != nil {
-			return err
-		}
-	}
-	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
-		if err := os.Rename(tmp, root); err != nil {
-			return err
-		}
-		tmp = ""
-		return nil
-	}
-	// Swap both directories in one step; tmp then holds the old root and is removed.
-	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, root, unix.RENAME_EXCHANGE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		// No atomic exchange on this filesystem: move the old root aside,
-		// move the new one in, and put the old one back if that fails.
-		old := tmp + ".old"
-		if err := os.Rename(root, old); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, root); err != nil {
-			os.Rename(old, root)
-			return err
-		}
-		tmp = old
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("swapping %s into place: %w", root, err)
-	}
-	return nil
-}
-
-func writeFileSync(p string, data []byte) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// loadNodeRoot reads what the runtime reads from a node root.
-func loadNodeRoot(root string) (*policy.Node, error) {
-	read := func(rel string) (policy.NamedFile, error) {
-		p := filepath.Join(root, filepath.FromSlash(rel))
-		b, err := os.ReadFile(p)
-		return policy.NamedFile{Name: p, Data: b}, err
-	}
-	conf, err := read(policy.RegistriesConfPath)
-	if err != nil {
-		return nil, err
-	}
-	pol, err := read(policy.PolicyJSONPath)
-	if err != nil {
-		return nil, err
-	}
-	dropDir := filepath.Join(root, "etc", "containers", "registries.conf.d")
-	names, err := filepath.Glob(filepath.Join(dropDir, "*.conf"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	var drops []policy.NamedFile
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		drops = append(drops, policy.NamedFile{Name: n, Data: b})
-	}
-	return policy.LoadNode(conf, drops, pol)
 }
