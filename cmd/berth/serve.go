@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/server"
@@ -102,35 +104,50 @@ connections and drains in-flight requests.`,
   berth policy cache-mirrors --serve-config registry.yaml --cache cache.corp:5000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := &config.Config{}
-			if cfgPath != "" {
-				c, err := config.Load(cfgPath)
-				if err != nil {
-					return err
+			// load reads the file and applies the flags, at start and at
+			// each SIGHUP, so a reload sees what a restart would.
+			load := func() (*config.Config, error) {
+				cfg := &config.Config{}
+				if cfgPath != "" {
+					c, err := config.Load(cfgPath)
+					if err != nil {
+						return nil, err
+					}
+					cfg = c
 				}
-				cfg = c
-			}
-			if addr != "" {
-				cfg.Addr = addr
-			}
-			if root != "" {
-				if cfg.Storage.EmptyDir != nil {
-					return fmt.Errorf("--root conflicts with emptyDir storage in %s", cfgPath)
+				if addr != "" {
+					cfg.Addr = addr
 				}
-				cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: root}
+				if root != "" {
+					if cfg.Storage.EmptyDir != nil {
+						return nil, fmt.Errorf("--root conflicts with emptyDir storage in %s", cfgPath)
+					}
+					cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: root}
+				}
+				cfg.Defaults()
+				cfg.ReadEnv(os.Getenv)
+				if err := cfg.Validate(); err != nil {
+					return nil, err
+				}
+				cfg.Version, cfg.Revision = version, revision
+				return cfg, nil
 			}
-			cfg.Defaults()
-			cfg.ReadEnv(os.Getenv)
-			if err := cfg.Validate(); err != nil {
+			cfg, err := load()
+			if err != nil {
 				return err
 			}
-			level := slog.LevelInfo
+			level := new(slog.LevelVar)
 			if cfg.Debug() {
-				level = slog.LevelDebug
+				level.Set(slog.LevelDebug)
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			cfg.Version, cfg.Revision = version, revision
-			return server.Run(cmd.Context(), cfg, log)
+			// Caught even without --config (where a reload changes
+			// nothing), so a stray SIGHUP never ends the registry.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			opts := server.Options{Level: level, Load: load, Hangup: hup}
+			return server.Run(cmd.Context(), cfg, log, opts)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "", `listen address (default ":5000")`)

@@ -45,7 +45,7 @@ func TestScheduledGC(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs syncBuffer
-			srv, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
+			srv, err := server.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)), server.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-registry/berth/internal/api"
@@ -28,7 +31,8 @@ import (
 
 // Server is a wired registry ready to serve.
 type Server struct {
-	cfg     *config.Config
+	cfg     *config.Config // as it started; what needs a restart stays so
+	opts    Options
 	log     *slog.Logger
 	stores  *Stores
 	meta    *metadata.Store
@@ -37,8 +41,41 @@ type Server struct {
 	cache   *pullthrough.Cache
 	imports []scheduledImport
 	stop    context.CancelFunc // ends the cache's fills and background work
-	handler http.Handler
+	api     *api.Handler
+
+	// What a reload swaps (see reload.go). mu serialises reloads and the
+	// TLS file poll; requests only ever do atomic loads.
+	mu        sync.Mutex
+	applied   *config.Config // the last config applied
+	certs     atomic.Pointer[certSet]
+	certStamp string
+	randomKey []byte // signs tokens when no secret is configured, kept across reloads
+	revoked   *auth.RevocationSet
 }
+
+// Options are how the command that starts the server lets it change while
+// it runs. The zero value serves cfg as it is until the end.
+type Options struct {
+	// Level is the level the logger was built with; a reload sets it from
+	// logLevel. Nil: the log level needs a restart.
+	Level *slog.LevelVar
+	// Load reads the config anew (the file, with the command's flags
+	// applied); Hangup delivers the signals (SIGHUP) that ask for it.
+	Load   func() (*config.Config, error)
+	Hangup <-chan os.Signal
+	// CertPoll is how often the TLS certificate and key files are checked
+	// for a change on disk; zero means DefaultCertPoll.
+	CertPoll time.Duration
+	// RevocationRefresh is how often the revoked robot tokens are re-read
+	// from the metadata store; zero means DefaultRevocationRefresh.
+	RevocationRefresh time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultCertPoll          = 10 * time.Second
+	DefaultRevocationRefresh = 10 * time.Second
+)
 
 // Upload sessions idle this long are discarded; purgeEvery is how often
 // the purge runs (and it runs once at start, to clear a crash's leftovers).
@@ -53,7 +90,7 @@ func (s *Server) purgeLoop(ctx context.Context) {
 	for {
 		n, err := s.reg.PurgeUploads(ctx, uploadIdleLimit)
 		if err != nil && ctx.Err() == nil {
-			s.log.Warn("purging stale uploads failed", "err", err)
+			s.log.Warn("purging stale uploads failed", "error", err)
 		} else if n > 0 {
 			s.log.Info("purged stale upload sessions", "count", n, "idleFor", uploadIdleLimit)
 		}
@@ -90,11 +127,11 @@ func (s *Server) maintenanceLoop(ctx context.Context) {
 			return
 		case <-pruneTick:
 			if _, err := gc.Prune(ctx, s.meta, gc.PruneOptions{KeepTagRevisions: pruneCfg.KeepTagRevisions, KeepYoungerThan: pruneCfg.KeepYoungerThan.D(), Log: s.log}); err != nil && ctx.Err() == nil {
-				s.log.Warn("scheduled prune failed", "err", err)
+				s.log.Warn("scheduled prune failed", "error", err)
 			}
 		case <-gcTick:
 			if _, err := gc.Collect(ctx, s.blobs, s.meta, gc.Options{Grace: gcCfg.GracePeriod.D(), Log: s.log}); err != nil && ctx.Err() == nil {
-				s.log.Warn("scheduled gc failed", "err", err)
+				s.log.Warn("scheduled gc failed", "error", err)
 			}
 		}
 	}
@@ -123,18 +160,14 @@ func (s *Stores) Close() error {
 // or in cfg.MetadataDirectory. Credentials come from cfg.Env.
 func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 	st := &Stores{}
-	dsn := cfg.MetadataDSN()
-	dbPath := ":memory:"
 	var err error
 	switch {
 	case cfg.Storage.EmptyDir != nil:
 		st.Blobs = storage.NewMemory()
 	case cfg.Storage.Filesystem != nil:
-		root := cfg.Storage.Filesystem.RootDirectory
-		if st.Blobs, err = storage.NewFilesystem(root); err != nil {
+		if st.Blobs, err = storage.NewFilesystem(cfg.Storage.Filesystem.RootDirectory); err != nil {
 			return nil, err
 		}
-		dbPath = filepath.Join(root, "metadata.db")
 	case cfg.Storage.S3 != nil, cfg.Storage.GCS != nil, cfg.Storage.Azure != nil:
 		b, closer, err := openObjectStore(ctx, cfg.Storage, cfg.Env)
 		if err != nil {
@@ -142,27 +175,45 @@ func OpenStores(ctx context.Context, cfg *config.Config) (*Stores, error) {
 		}
 		st.Blobs = b
 		st.closers = append(st.closers, closer)
-		if dsn == "" {
-			if err := os.MkdirAll(cfg.MetadataDirectory, 0o755); err != nil {
-				st.Close()
-				return nil, err
-			}
-		}
-		dbPath = filepath.Join(cfg.MetadataDirectory, "metadata.db")
 	default:
 		return nil, errors.New("server: no storage configured")
 	}
-	if dsn != "" {
-		st.Meta, err = metadata.OpenPostgres(ctx, dsn)
-	} else {
-		st.Meta, err = metadata.OpenSQLite(ctx, dbPath)
-	}
-	if err != nil {
+	if st.Meta, err = openMetadata(ctx, cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
 	st.closers = append([]io.Closer{st.Meta}, st.closers...)
 	return st, nil
+}
+
+// ErrPrivateMetadata means the config's metadata lives inside the serve
+// process (emptyDir storage), out of reach of any other command.
+var ErrPrivateMetadata = errors.New("storage is emptyDir: its metadata lives in memory inside berth serve, out of reach of other commands")
+
+// OpenMetadata opens only the metadata store cfg names, as OpenStores
+// would, for commands that need no blobs (berth admin token).
+func OpenMetadata(ctx context.Context, cfg *config.Config) (*metadata.Store, error) {
+	if cfg.Storage.EmptyDir != nil && cfg.MetadataDSN() == "" {
+		return nil, ErrPrivateMetadata
+	}
+	return openMetadata(ctx, cfg)
+}
+
+func openMetadata(ctx context.Context, cfg *config.Config) (*metadata.Store, error) {
+	if dsn := cfg.MetadataDSN(); dsn != "" {
+		return metadata.OpenPostgres(ctx, dsn)
+	}
+	dir := cfg.MetadataDirectory
+	switch {
+	case cfg.Storage.EmptyDir != nil:
+		return metadata.OpenSQLite(ctx, ":memory:")
+	case cfg.Storage.Filesystem != nil:
+		dir = cfg.Storage.Filesystem.RootDirectory
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return metadata.OpenSQLite(ctx, filepath.Join(dir, "metadata.db"))
 }
 
 // openObjectStore opens the bucket or container s names, with the
@@ -199,14 +250,32 @@ func openObjectStore(ctx context.Context, s config.Storage, env config.Env) (sto
 }
 
 // New opens the stores named by cfg and wires the registry over them.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
-	authz, realm, err := newAuthorizer(cfg, log)
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
+	s := &Server{cfg: cfg, opts: opts, log: log, applied: cfg, revoked: &auth.RevocationSet{}}
+	s.randomKey = make([]byte, 32)
+	if _, err := rand.Read(s.randomKey); err != nil {
+		return nil, err
+	}
+	authz, realm, err := s.newAuthorizer(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TLS.Enabled() {
+		cs, err := loadCerts(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		s.certs.Store(cs)
+		s.certStamp = tlsStamp(cfg.TLS)
 	}
 	st, err := OpenStores(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	// Before the first request, so a restart never admits a revoked token.
+	if err := s.refreshRevocations(ctx, st.Meta); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("reading revoked robot tokens: %w", err)
 	}
 	blobs, meta := st.Blobs, st.Meta
 	promReg := prometheus.NewRegistry()
@@ -217,7 +286,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		st.Close()
 		return nil, err
 	}
-	h := api.NewHandler(reg, log, api.Options{
+	s.api = api.NewHandler(reg, log, api.Options{
 		ReadOnly:      cfg.ReadOnly,
 		DisableDelete: cfg.DisableDelete,
 		ReadLimit:     api.Limit{MaxRunning: cfg.Requests.Read.MaxRunning, MaxInQueue: cfg.Requests.Read.MaxInQueue, MaxWait: cfg.Requests.Read.MaxWaitInQueue.D()},
@@ -240,7 +309,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		}
 		imports = append(imports, scheduledImport{spec: spec, from: im.From, every: im.Schedule.D()})
 	}
-	return &Server{cfg: cfg, log: log, stores: st, meta: meta, blobs: blobs, reg: reg, cache: cache, stop: stop, imports: imports, handler: h}, nil
+	s.stores, s.meta, s.blobs, s.reg, s.cache, s.stop, s.imports = st, meta, blobs, reg, cache, stop, imports
+	return s, nil
 }
 
 // scheduledImport is one imports[] entry.
@@ -261,7 +331,7 @@ func (s *Server) importLoop(ctx context.Context, im scheduledImport) {
 	defer t.Stop()
 	for {
 		if _, err := pullthrough.Import(ctx, s.reg, im.spec, s.log); err != nil && ctx.Err() == nil {
-			s.log.Warn("scheduled import failed", "from", im.from, "to", im.spec.To, "err", err)
+			s.log.Warn("scheduled import failed", "from", im.from, "to", im.spec.To, "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -300,20 +370,19 @@ func newCache(ctx context.Context, pc *config.PullThrough, reg *registry.Registr
 }
 
 // newAuthorizer builds access control from cfg.Auth; nil when it is off.
-func newAuthorizer(cfg *config.Config, log *slog.Logger) (*auth.Authorizer, string, error) {
-	ac := cfg.Auth
+// The key derived from httpSecret is the running one's (httpSecret needs a
+// restart); a tokenSecret change applies, revoking every token.
+func (s *Server) newAuthorizer(cfg *config.Config) (*auth.Authorizer, string, error) {
+	ac, log := cfg.Auth, s.log
 	if ac == nil {
 		return nil, "", nil
 	}
-	key := auth.SigningKey(ac.TokenSecret, cfg.HTTPSecret)
+	key := auth.SigningKey(ac.TokenSecret, s.cfg.HTTPSecret)
 	if key == nil {
 		log.Warn("auth: neither auth.tokenSecret nor httpSecret is set; tokens are signed with a random key and die with this process, and replicas will not accept each other's tokens")
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, "", err
-		}
+		key = s.randomKey
 	}
-	c := auth.Config{HtpasswdFile: ac.Htpasswd, Groups: ac.Groups, SigningKey: key, TokenLifetime: ac.TokenLifetime.D()}
+	c := auth.Config{HtpasswdFile: ac.Htpasswd, Groups: ac.Groups, SigningKey: key, TokenLifetime: ac.TokenLifetime.D(), Revoked: s.revoked}
 	for _, b := range ac.RoleBindings {
 		c.Bindings = append(c.Bindings, auth.Binding{Role: auth.Role(b.Role), Namespace: b.Namespace, Users: b.Users, Groups: b.Groups})
 	}
@@ -329,7 +398,7 @@ func newAuthorizer(cfg *config.Config, log *slog.Logger) (*auth.Authorizer, stri
 }
 
 // Handler is the server's HTTP handler (for in-process tests).
-func (s *Server) Handler() http.Handler { return s.handler }
+func (s *Server) Handler() http.Handler { return s.api }
 
 // Close ends the cache's fills and releases the stores.
 func (s *Server) Close() error {
@@ -341,7 +410,7 @@ func (s *Server) Close() error {
 // the configured shutdown timeout for in-flight requests.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.handler,
+		Handler:           s.api,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -355,14 +424,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	for _, im := range s.imports {
 		go s.importLoop(ctx, im)
 	}
+	go s.revocationLoop(ctx)
+	if s.opts.Hangup != nil && s.opts.Load != nil {
+		go s.hangupLoop(ctx)
+	}
 	go func() {
 		if s.cfg.TLS.Enabled() {
-			tc, err := tlsConfig(s.cfg.TLS)
-			if err != nil {
-				errc <- err
-				return
+			go s.certLoop(ctx)
+			hs.TLSConfig = &tls.Config{
+				MinVersion: tls.VersionTLS12,
+				GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+					return s.certs.Load().pick(hello), nil
+				},
 			}
-			hs.TLSConfig = tc
 			errc <- hs.ServeTLS(ln, "", "")
 		} else {
 			errc <- hs.Serve(ln)
@@ -388,8 +462,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 // Run builds the server from cfg, listens on cfg.Addr and serves until ctx
 // ends.
-func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	s, err := New(ctx, cfg, log)
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options) error {
+	s, err := New(ctx, cfg, log, opts)
 	if err != nil {
 		return err
 	}

@@ -139,7 +139,7 @@ func TestGracefulShutdown(t *testing.T) {
 	cfg := &config.Config{ShutdownTimeout: config.Duration(10 * time.Second)}
 	cfg.Storage.EmptyDir = &struct{}{}
 	cfg.Defaults()
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestTLS(t *testing.T) {
 	cfg := &config.Config{TLS: config.TLS{CertFile: certFile, KeyFile: keyFile}}
 	cfg.Storage.EmptyDir = &struct{}{}
 	cfg.Defaults()
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

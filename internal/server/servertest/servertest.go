@@ -77,7 +77,7 @@ func Start(t testing.TB, opts Options) string {
 	}
 	log := slog.New(slog.NewTextHandler(w, nil))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, log)
+	srv, err := server.New(ctx, cfg, log, server.Options{})
 	if err != nil {
 		cancel()
 		t.Fatalf("servertest: %v", err)
