@@ -32,6 +32,9 @@ type Config struct {
 	TokenLifetime time.Duration
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Revoked, when set, holds the ids of revoked robot tokens: such a
+	// token no longer authenticates, nor do access tokens issued for it.
+	Revoked *RevocationSet
 }
 
 // Authorizer authenticates clients, answers whether an identity may do an
@@ -43,6 +46,7 @@ type Authorizer struct {
 	lifetime time.Duration
 	now      func() time.Time
 	cache    credCache
+	revoked  *RevocationSet
 }
 
 // New builds an Authorizer, reading the htpasswd file.
@@ -50,7 +54,7 @@ func New(c Config) (*Authorizer, error) {
 	if len(c.SigningKey) == 0 {
 		return nil, ErrNoSecret
 	}
-	a := &Authorizer{users: &Htpasswd{hashes: map[string][]byte{}}, key: c.SigningKey, lifetime: c.TokenLifetime, now: c.Now}
+	a := &Authorizer{users: &Htpasswd{hashes: map[string][]byte{}}, key: c.SigningKey, lifetime: c.TokenLifetime, now: c.Now, revoked: c.Revoked}
 	if a.lifetime <= 0 {
 		a.lifetime = DefaultTokenLifetime
 	}
@@ -108,10 +112,12 @@ func (a *Authorizer) Basic(user, password string) (Identity, error) {
 	}
 	if looksLikeJWT(password) {
 		if c, err := parse(a.key, password, robotAudience, a.now); err == nil {
-			if c.Subject != user {
+			if c.Subject != user || a.revoked.Revoked(c.ID) {
 				return Identity{}, ErrBadCredentials
 			}
-			return a.pol.identify(user), nil
+			id := a.pol.identify(user)
+			id.Robot = c.ID
+			return id, nil
 		}
 	}
 	if a.users.verify(&a.cache, user, password, a.now()) {
@@ -125,6 +131,9 @@ func (a *Authorizer) Bearer(token string) (*Token, error) {
 	c, err := parse(a.key, token, Service, a.now)
 	if err != nil {
 		return nil, err
+	}
+	if c.Robot != "" && a.revoked.Revoked(c.Robot) {
+		return nil, ErrBadCredentials
 	}
 	t := &Token{Subject: c.Subject, Access: c.Access}
 	if c.ExpiresAt != nil {
@@ -181,6 +190,7 @@ func (a *Authorizer) Issue(id Identity, scopes []Access) (Issued, error) {
 			ID:        newID(),
 		},
 		Access: granted,
+		Robot:  id.Robot,
 	})
 	if err != nil {
 		return Issued{}, err

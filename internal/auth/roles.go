@@ -94,6 +94,8 @@ type Identity struct {
 	Name string
 	// Groups the user is in, including AuthenticatedGroup.
 	Groups []string
+	// Robot is the id of the robot token the user logged in with, if any.
+	Robot string
 }
 
 // Anonymous tells whether the identity presented no credentials.

@@ -88,6 +88,9 @@ func ParseScope(s string) (Access, error) {
 type claims struct {
 	jwt.RegisteredClaims
 	Access []Access `json:"access,omitempty"`
+	// Robot is the id of the robot token an access token was issued
+	// for, so revoking the robot token ends its access tokens too.
+	Robot string `json:"robot,omitempty"`
 }
 
 // Token is a verified access token.
@@ -158,23 +161,48 @@ func parse(key []byte, token, audience string, now func() time.Time) (*claims, e
 	return &c, nil
 }
 
-// NewRobotToken signs a robot token for user that is valid for ttl.
-func NewRobotToken(key []byte, user string, ttl time.Duration, now time.Time) (string, error) {
+// Robot is a signed robot token and what an operator needs to list and
+// revoke it.
+type Robot struct {
+	// Token is the JWT, the password the user logs in with.
+	Token string
+	// ID is the token's jti, the name revocation uses.
+	ID string
+	// User is the user the token authenticates as.
+	User string
+	// Created and Expires bound its validity (whole seconds, as in the JWT).
+	Created, Expires time.Time
+}
+
+// NewRobot signs a robot token for user that is valid for ttl.
+func NewRobot(key []byte, user string, ttl time.Duration, now time.Time) (Robot, error) {
 	if user == "" || strings.ContainsAny(user, ": \t\n") {
-		return "", fmt.Errorf("user name %q is empty or has a colon or blanks", user)
+		return Robot{}, fmt.Errorf("user name %q is empty or has a colon or blanks", user)
 	}
 	if ttl <= 0 {
-		return "", fmt.Errorf("a robot token needs a positive lifetime, got %s", ttl)
+		return Robot{}, fmt.Errorf("a robot token needs a positive lifetime, got %s", ttl)
 	}
-	return sign(key, claims{RegisteredClaims: jwt.RegisteredClaims{
+	r := Robot{ID: newID(), User: user, Created: now.Truncate(time.Second), Expires: now.Add(ttl).Truncate(time.Second)}
+	tok, err := sign(key, claims{RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    issuer,
 		Subject:   user,
 		Audience:  jwt.ClaimStrings{robotAudience},
 		IssuedAt:  jwt.NewNumericDate(now),
 		NotBefore: jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		ID:        newID(),
+		ID:        r.ID,
 	}})
+	if err != nil {
+		return Robot{}, err
+	}
+	r.Token = tok
+	return r, nil
+}
+
+// NewRobotToken is NewRobot's token alone.
+func NewRobotToken(key []byte, user string, ttl time.Duration, now time.Time) (string, error) {
+	r, err := NewRobot(key, user, ttl, now)
+	return r.Token, err
 }
 
 // looksLikeJWT is a cheap test before trying a password as a robot token.

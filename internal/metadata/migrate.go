@@ -54,6 +54,31 @@ var migrations = []func(ctx context.Context, tx *txn) error{
 		}
 		return nil
 	},
+	// 3: robot_tokens, the robot tokens berth admin token create signed,
+	// so they can be listed and revoked one by one (a token is still
+	// verified by its signature; this table only says which are revoked).
+	// Times are Unix seconds, as in the token; revoked 0 means not.
+	func(ctx context.Context, tx *txn) error {
+		typ := "INTEGER"
+		if tx.pg {
+			typ = "BIGINT"
+		}
+		for _, q := range []string{
+			`CREATE TABLE IF NOT EXISTS robot_tokens (
+				id TEXT PRIMARY KEY,
+				subject TEXT NOT NULL,
+				created ` + typ + ` NOT NULL,
+				expires ` + typ + ` NOT NULL,
+				revoked ` + typ + ` NOT NULL DEFAULT 0
+			)`,
+			`CREATE INDEX IF NOT EXISTS robot_tokens_by_revoked ON robot_tokens (revoked)`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
 // SchemaVersion is the version OpenSQLite and OpenPostgres upgrade a

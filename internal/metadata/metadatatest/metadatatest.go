@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"StaleLinksAndConditionalDelete", staleLinksAndConditionalDelete},
 		{"ConcurrentPushAndGC", concurrentPushAndGC},
 		{"CachedManifestsAndEviction", cachedManifestsAndEviction},
+		{"RobotTokens", robotTokens},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore) })
 	}
@@ -294,5 +295,56 @@ func cachedManifestsAndEviction(t *testing.T, open NewStore) {
 	}
 	if ok, _ := s.BlobReferenced(ctx, shared); ok {
 		t.Fatal("a blob nothing uses any more is still referenced")
+	}
+}
+
+// robotTokens: recorded tokens list oldest first; a revocation is all or
+// none, keeps its first time, and only unexpired revoked ids are in the
+// set serve keeps.
+func robotTokens(t *testing.T, open NewStore) {
+	ctx := context.Background()
+	s := open(t)
+	now := time.Now().Truncate(time.Second)
+	toks := []metadata.RobotToken{
+		{ID: "a1", Subject: "ci-bot", Created: now.Add(-2 * time.Hour), Expires: now.Add(time.Hour)},
+		{ID: "b2", Subject: "ci-bot", Created: now.Add(-time.Hour), Expires: now.Add(time.Hour)},
+		{ID: "c3", Subject: "old-bot", Created: now.Add(-3 * time.Hour), Expires: now.Add(-2 * time.Hour)},
+	}
+	for _, tok := range toks {
+		if err := s.RecordToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RecordToken(ctx, toks[0]); err == nil {
+		t.Fatal("a token id was recorded twice")
+	}
+	got, err := s.ListTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []metadata.RobotToken{toks[2], toks[0], toks[1]}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("ListTokens (-want +got):\n%s", diff)
+	}
+	var unknown *metadata.UnknownTokensError
+	if err := s.RevokeTokens(ctx, []string{"a1", "zz"}, now); !errors.As(err, &unknown) || !cmp.Equal(unknown.IDs, []string{"zz"}) {
+		t.Fatalf("revoking an unknown id: %v", err)
+	}
+	if ids, err := s.RevokedTokens(ctx, now); err != nil || len(ids) != 0 {
+		t.Fatalf("a refused revocation revoked %v (%v)", ids, err)
+	}
+	if err := s.RevokeTokens(ctx, []string{"a1", "c3"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeTokens(ctx, []string{"a1"}, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.RevokedTokens(ctx, now)
+	if err != nil || !cmp.Equal(ids, []string{"a1"}) {
+		t.Fatalf("RevokedTokens = %v (%v), want [a1] (c3 has expired)", ids, err)
+	}
+	got, _ = s.ListTokens(ctx)
+	if !got[1].Revoked.Equal(now) || !got[2].Revoked.IsZero() || !got[0].Revoked.Equal(now) {
+		t.Fatalf("revocation times: %+v", got)
 	}
 }
