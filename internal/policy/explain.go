@@ -12,6 +12,11 @@ import (
 type Node struct {
 	Registries *NodeRegistries
 	Policy     *PolicyFile
+	// RegistriesD is the merged registries.d configuration; nil until
+	// LoadSignatureFiles (or LoadNodeRoot) reads it.
+	RegistriesD *RegistriesD
+	// Namespaces holds CRI-O's per-namespace policies (etc/crio/policies/NS.json) by namespace.
+	Namespaces map[string]*PolicyFile
 }
 
 // NamedFile is a file's name and contents.
@@ -54,6 +59,9 @@ type PullSource struct {
 	Blocked  bool `json:"blocked"`
 	// BlockedBy is the registries.conf prefix that blocks this physical reference.
 	BlockedBy string `json:"blockedBy,omitempty"`
+	// SigstoreAttachments is whether registries.d makes the runtime fetch
+	// sigstore signatures from this physical location.
+	SigstoreAttachments bool `json:"sigstoreAttachments,omitempty"`
 	// Skipped says why the runtime does not try this mirror for this reference.
 	Skipped string `json:"skipped,omitempty"`
 	// Err is set when the rewritten reference would not parse; the runtime
@@ -87,8 +95,13 @@ type Explanation struct {
 	// Result is "pullable", "blocked" (every source tried is blocked),
 	// "rejected" (by policy.json), or "error" (the runtime cannot even
 	// build the list of sources).
-	Result string   `json:"result"`
-	Notes  []string `json:"notes,omitempty"`
+	Result string `json:"result"`
+	// Signatures are the signature requirements of the policy.json scope
+	// that decides (empty when it needs no signature).
+	Signatures []SignatureRule `json:"signatures,omitempty"`
+	// Namespace is the answer for one namespace's pods (ExplainWith).
+	Namespace *NamespaceVerdict `json:"namespace,omitempty"`
+	Notes     []string          `json:"notes,omitempty"`
 }
 
 // ParseImageRef parses an image reference as the runtime's docker transport
@@ -110,7 +123,12 @@ func ParseImageRef(s string) (reference.Named, error) {
 // pullSources is the runtime's PullSourcesFromReference, with the mirrors it
 // skips kept (and marked) so explain can say why.
 func (n *NodeRegistries) pullSources(ref reference.Named) []PullSource {
-	r := n.find(ref.Name())
+	return n.pullSourcesVia(ref, n.find(ref.Name()))
+}
+
+// pullSourcesVia is pullSources through a given registries.conf entry (the
+// runtime's Registry.PullSourcesFromReference).
+func (n *NodeRegistries) pullSourcesVia(ref reference.Named, r *Registry) []PullSource {
 	if r == nil {
 		return []PullSource{n.source(ref.String(), Endpoint{}, false)}
 	}
@@ -144,6 +162,11 @@ func (n *NodeRegistries) rewrite(ref reference.Named, r *Registry, ep Endpoint, 
 		return n.source(s, ep, mirror)
 	}
 	l := refMatchingPrefix(s, r.effectivePrefix())
+	if l < 0 {
+		ps := n.source(s, ep, mirror)
+		ps.Err = fmt.Sprintf("registries.conf entry %q does not match %s", r.effectivePrefix(), s)
+		return ps
+	}
 	phys := ep.Location + s[l:]
 	ps := n.source(phys, ep, mirror)
 	if _, err := reference.ParseNamed(phys); err != nil {
@@ -231,6 +254,7 @@ func (n *Node) Explain(input string) (*Explanation, error) {
 	}
 	e.PullSources = n.Registries.pullSources(ref)
 	e.Policy = n.Policy.verdict(ref)
+	n.explainSignatures(e, ref)
 	tried, usable := 0, 0
 	for _, s := range e.PullSources {
 		if s.Skipped != "" {
@@ -267,6 +291,22 @@ func (n *Node) Explain(input string) (*Explanation, error) {
 	return e, nil
 }
 
+func writeSignatureRules(b *strings.Builder, indent string, rules []SignatureRule) {
+	for _, r := range rules {
+		fmt.Fprintf(b, "%ssignature: %s, root of trust %s\n", indent, r.Type, r.RootOfTrust)
+		for _, k := range r.Keys {
+			fmt.Fprintf(b, "%s  trusts %s\n", indent, k)
+		}
+		if r.Subject != "" {
+			fmt.Fprintf(b, "%s  signer must be %s\n", indent, r.Subject)
+		}
+		if r.Rekor != "" {
+			fmt.Fprintf(b, "%s  Rekor proof verified with %s\n", indent, r.Rekor)
+		}
+		fmt.Fprintf(b, "%s  identity %s: needs %s\n", indent, r.Identity, r.Expects)
+	}
+}
+
 func hostOf(scope string) string {
 	h, _, _ := strings.Cut(scope, "/")
 	return h
@@ -295,6 +335,9 @@ func (e *Explanation) String() string {
 		if s.Blocked {
 			flags = append(flags, "BLOCKED by "+s.BlockedBy)
 		}
+		if s.SigstoreAttachments {
+			flags = append(flags, "sigstore attachments")
+		}
 		if s.Err != "" {
 			flags = append(flags, "error: "+s.Err)
 		}
@@ -314,6 +357,19 @@ func (e *Explanation) String() string {
 		scope = `"default"`
 	}
 	fmt.Fprintf(&b, "policy.json: %s by %s %v\n", e.Policy.Verdict, scope, e.Policy.Requirements)
+	writeSignatureRules(&b, "  ", e.Signatures)
+	if v := e.Namespace; v != nil {
+		file := v.File
+		if file == "" {
+			file = "policy.json (the namespace has no policy of its own)"
+		}
+		nsScope := fmt.Sprintf("transports.%s[%q]", v.Policy.Transport, v.Policy.Scope)
+		if v.Policy.Scope == "default" {
+			nsScope = `"default"`
+		}
+		fmt.Fprintf(&b, "namespace %s: %s: %s by %s %v\n", v.Namespace, file, v.Policy.Verdict, nsScope, v.Policy.Requirements)
+		writeSignatureRules(&b, "  ", v.Signatures)
+	}
 	switch {
 	case e.Result == "error":
 		b.WriteString("result: the runtime fails before pulling (a mirror location cannot be rewritten for this reference)\n")

@@ -34,7 +34,10 @@ type Inputs struct {
 	IDMSs        []ImageDigestMirrorSet
 	ITMSs        []ImageTagMirrorSet
 	ConfigMaps   []ConfigMap
-	ReleaseImage string
+	// ClusterImagePolicies and ImagePolicies are the signature policies, in input order.
+	ClusterImagePolicies []ClusterImagePolicy
+	ImagePolicies        []ImagePolicy
+	ReleaseImage         string
 	// Ignored lists documents of other kinds that were skipped.
 	Ignored []string
 
@@ -338,9 +341,41 @@ func (in *Inputs) parseDoc(o Origin, body []byte) []Problem {
 		}
 		obj.ConfigMap.Origin, obj.ConfigMap.Metadata = o, meta
 		in.ConfigMaps = append(in.ConfigMaps, obj.ConfigMap)
+	case "config.openshift.io/v1 ClusterImagePolicy", "config.openshift.io/v1alpha1 ClusterImagePolicy":
+		var obj struct {
+			envelopeFields
+			ClusterImagePolicy `json:",inline"`
+		}
+		if p := strict(&obj); p != nil {
+			return p
+		}
+		p := obj.ClusterImagePolicy
+		p.Origin, p.Metadata, p.APIVersion = o, meta, env.APIVersion
+		for _, q := range in.ClusterImagePolicies {
+			if meta.Name != "" && q.Metadata.Name == meta.Name {
+				return bad("metadata.name", "a second ClusterImagePolicy %q (the first is in %s)", meta.Name, q.Origin)
+			}
+		}
+		in.ClusterImagePolicies = append(in.ClusterImagePolicies, p)
+	case "config.openshift.io/v1 ImagePolicy", "config.openshift.io/v1alpha1 ImagePolicy":
+		var obj struct {
+			envelopeFields
+			ImagePolicy `json:",inline"`
+		}
+		if p := strict(&obj); p != nil {
+			return p
+		}
+		p := obj.ImagePolicy
+		p.Origin, p.Metadata, p.APIVersion = o, meta, env.APIVersion
+		for _, q := range in.ImagePolicies {
+			if meta.Name != "" && q.Metadata.Name == meta.Name && q.Metadata.Namespace == meta.Namespace {
+				return bad("metadata.name", "a second ImagePolicy %s/%s (the first is in %s)", meta.Namespace, meta.Name, q.Origin)
+			}
+		}
+		in.ImagePolicies = append(in.ImagePolicies, p)
 	default:
 		switch env.Kind {
-		case "Image", "ImageContentSourcePolicy", "ImageDigestMirrorSet", "ImageTagMirrorSet":
+		case "Image", "ImageContentSourcePolicy", "ImageDigestMirrorSet", "ImageTagMirrorSet", "ClusterImagePolicy", "ImagePolicy":
 			return bad("apiVersion", "kind %s has apiVersion %q; expected %s", env.Kind, env.APIVersion, expectedAPIVersion[env.Kind])
 		}
 		in.Ignored = append(in.Ignored, fmt.Sprintf("%s: %s ignored: not a kind that reaches node registry policy", o, gvk))
@@ -353,6 +388,8 @@ var expectedAPIVersion = map[string]string{
 	"ImageContentSourcePolicy": "operator.openshift.io/v1alpha1",
 	"ImageDigestMirrorSet":     "config.openshift.io/v1",
 	"ImageTagMirrorSet":        "config.openshift.io/v1",
+	"ClusterImagePolicy":       "config.openshift.io/v1 (or v1alpha1)",
+	"ImagePolicy":              "config.openshift.io/v1 (or v1alpha1)",
 }
 
 // envelopeFields lets the strict decoder accept the envelope keys every

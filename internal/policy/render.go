@@ -80,8 +80,10 @@ func Render(in *Inputs, base Base) (*Rendered, error) {
 	}
 
 	// registries.conf: regenerated only when something feeds it.
+	var rendered *RegistriesConf
 	if len(rs.InsecureRegistries) > 0 || len(lists.registriesBlocked) > 0 || len(in.ICSPs)+len(in.IDMSs)+len(in.ITMSs) > 0 {
 		conf := *baseConf
+		rendered = &conf
 		conf.Registries = append([]Registry(nil), baseConf.Registries...)
 		editRegistries(&conf, rs.InsecureRegistries, lists.registriesBlocked, digestSets, tagSets)
 		if err := conf.check(); err != nil {
@@ -97,12 +99,34 @@ func Render(in *Inputs, base Base) (*Rendered, error) {
 		out.Files[SearchDropInPath] = drop.Encode()
 	}
 
-	if len(lists.policyBlocked) > 0 || len(lists.allowed) > 0 {
+	cluster, namespaces, dropped := signatureScopes(in)
+	for _, d := range dropped {
+		warn("%s", d)
+	}
+	if len(lists.policyBlocked) > 0 || len(lists.allowed) > 0 || len(cluster) > 0 {
 		pol := basePolicy.clone()
-		pol.apply(lists.allowed, lists.policyBlocked, len(rs.AllowedRegistries) > 0)
+		pol.apply(lists.allowed, lists.policyBlocked, len(rs.AllowedRegistries) > 0, cluster)
 		out.Files[PolicyJSONPath] = pol.Encode()
 	} else {
 		out.Files[PolicyJSONPath] = base.PolicyJSON
+	}
+	nsFiles, err := namespacePolicies(out.Files[PolicyJSONPath], namespaces)
+	if err != nil {
+		return nil, err
+	}
+	for p, b := range nsFiles {
+		out.Files[p] = b
+	}
+	if len(cluster) > 0 || len(namespaces) > 0 {
+		scopes := sortedKeys(cluster)
+		for _, ns := range sortedKeys(namespaces) {
+			for _, s := range sortedKeys(namespaces[ns]) {
+				if !contains(scopes, s) {
+					scopes = append(scopes, s)
+				}
+			}
+		}
+		out.Files[SigstoreRegistriesPath] = sigstoreRegistriesD(scopes, rendered)
 	}
 
 	for p, b := range renderCAs(in) {
@@ -442,7 +466,14 @@ func (p *PolicyFile) clone() *PolicyFile {
 // atomic transport copies docker without scopes deeper than host/ns/stream.
 // Berth makes the default reject only when the user's own allowedRegistries
 // is set, not when the only allowed scope is the release payload.
-func (p *PolicyFile) apply(allowed, blocked []string, userAllowed bool) {
+//
+// Signature requirements of ClusterImagePolicy scopes are appended last; an
+// allowed scope that is also a signature scope gets only the signature
+// requirement (insecureAcceptAnything would otherwise be listed with it).
+func (p *PolicyFile) apply(allowed, blocked []string, userAllowed bool, signatures scopeRequirements) {
+	if p.Transports == nil {
+		p.Transports = map[string]map[string][]json.RawMessage{}
+	}
 	docker := p.Transports["docker"]
 	if docker == nil {
 		docker = map[string][]json.RawMessage{}
@@ -452,6 +483,9 @@ func (p *PolicyFile) apply(allowed, blocked []string, userAllowed bool) {
 			p.Default = []json.RawMessage{reqReject}
 		}
 		for _, s := range allowed {
+			if signatures[s] != nil {
+				continue
+			}
 			docker[s] = []json.RawMessage{reqAccept}
 		}
 	}
@@ -460,6 +494,9 @@ func (p *PolicyFile) apply(allowed, blocked []string, userAllowed bool) {
 		for _, s := range blocked {
 			docker[s] = []json.RawMessage{reqReject}
 		}
+	}
+	for _, s := range sortedKeys(signatures) {
+		docker[s] = append(docker[s], signatures[s]...)
 	}
 	p.Transports["docker"] = docker
 	atomic := map[string][]json.RawMessage{}

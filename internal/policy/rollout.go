@@ -82,6 +82,10 @@ func classify(p string, old, new []byte) (NodeAction, []string) {
 		return ActionReload, []string{"policy.json changes need only a CRI-O reload"}
 	case strings.HasPrefix(p, DockerCertsDir+"/") || strings.HasPrefix(p, ContainersCertsDir+"/"):
 		return ActionNone, []string{"registry CAs are written by the node daemon's certificate writer directly; no MachineConfig change"}
+	case strings.HasPrefix(p, RegistriesDDir+"/"):
+		return ActionReload, []string{"registries.d changes need only a CRI-O reload (the node daemon's policy for /etc/containers/registries.d); no drain: the runtime reads signature storage settings at each pull"}
+	case strings.HasPrefix(p, CRIOPoliciesDir+"/"):
+		return ActionReload, []string{"per-namespace signature policies need only a CRI-O reload (the node daemon's policy for /etc/crio/policies); no drain: CRI-O reads the namespace's policy at each pull, so running pods keep running and new pulls are judged by it"}
 	case strings.HasPrefix(p, "etc/containers/registries.conf.d/"):
 		return ActionReboot, []string{"the cluster's default node-disruption policy has no entry for registries.conf.d, so an unknown path means a reboot"}
 	}

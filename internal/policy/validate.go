@@ -76,6 +76,12 @@ func Validate(in *Inputs) []Problem {
 	}
 	ps = append(ps, validateMirrorSets(in)...)
 	ps = append(ps, validateCAs(in)...)
+	ps = append(ps, validateSignaturePolicies(in)...)
+	if len(ps) == 0 {
+		// Scope conflicts are judged against the lists the render derives,
+		// which only valid inputs have.
+		ps = append(ps, signatureScopeConflicts(in)...)
+	}
 	for i := range ps {
 		ps[i] = in.locate(ps[i])
 	}
