@@ -368,10 +368,13 @@ func (s *bucketBackend) Abort(ctx context.Context, id string) error {
 	if err := s.list(ctx, p, func(o *blob.ListObject) error { keys = append(keys, o.Key); return nil }); err != nil {
 		return err
 	}
-	// Chunks first, the session marker last: an interrupted abort still
-	// leaves a listable session for the purge to finish.
-	sort.Slice(keys, func(i, j int) bool {
-		return !strings.HasSuffix(keys[i], "/start") && strings.HasSuffix(keys[j], "/start")
+	// The session marker first: from then on the session is gone for every
+	// replica, so an abort (or a Commit's cleanup) cut short by a crash never
+	// leaves a session that is still open but lost its first chunks, which a
+	// retried PUT would then refuse as DIGEST_INVALID. Leftover chunks are
+	// still under the prefix Uploads lists, so the purge finishes them.
+	sort.SliceStable(keys, func(i, j int) bool {
+		return strings.HasSuffix(keys[i], "/start") && !strings.HasSuffix(keys[j], "/start")
 	})
 	for _, k := range keys {
 		if err := s.b.Delete(ctx, k); err != nil && !notFound(err) {
