@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"slices"
 	"time"
@@ -63,10 +61,6 @@ type Result struct {
 	Duration time.Duration `json:"duration"`
 }
 
-// statter is what an open filesystem blob (an *os.File) offers: its commit
-// time, read fresh from the inode.
-type statter interface{ Stat() (fs.FileInfo, error) }
-
 // Collect removes stale blob links, then deletes blob-store bytes nothing
 // references, keeping the invariants in the package comment.
 func Collect(ctx context.Context, blobs storage.Backend, meta *metadata.Store, opts Options) (*Result, error) {
@@ -116,13 +110,8 @@ func Collect(ctx context.Context, blobs storage.Backend, meta *metadata.Store, o
 	}
 
 	// Phase 2, mark: old bytes nothing references now.
-	type candidate struct {
-		size      int64
-		committed time.Time
-	}
-	marked := map[digest.Digest]candidate{}
-	var order []digest.Digest
-	err = blobs.Walk(ctx, func(d digest.Digest, size int64, committed time.Time) error {
+	var marked []digest.Digest
+	err = blobs.Walk(ctx, func(d digest.Digest, _ int64, committed time.Time) error {
 		res.Scanned++
 		ref, err := referenced(d)
 		if err != nil {
@@ -133,8 +122,7 @@ func Collect(ctx context.Context, blobs storage.Backend, meta *metadata.Store, o
 		case !committed.Before(cutoff):
 			res.Young++
 		default:
-			marked[d] = candidate{size, committed}
-			order = append(order, d)
+			marked = append(marked, d)
 		}
 		return nil
 	})
@@ -148,7 +136,7 @@ func Collect(ctx context.Context, blobs storage.Backend, meta *metadata.Store, o
 
 	// Phase 2, sweep: re-check each candidate, metadata first, then its
 	// commit time, and delete it only if both still say garbage.
-	for _, d := range order {
+	for _, d := range marked {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
@@ -160,14 +148,15 @@ func Collect(ctx context.Context, blobs storage.Backend, meta *metadata.Store, o
 			res.Rescued++
 			continue
 		}
-		committed, size, err := commitTime(ctx, blobs, d, marked[d].committed)
+		info, err := blobs.Stat(ctx, d)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // deleted meanwhile (another gc)
 		}
 		if err != nil {
 			return res, fmt.Errorf("gc: re-checking %s: %w", d, err)
 		}
-		if !committed.Before(cutoff) {
+		size := info.Size
+		if !info.Committed.Before(cutoff) {
 			res.Rescued++
 			continue
 		}
@@ -197,27 +186,4 @@ func Collect(ctx context.Context, blobs storage.Backend, meta *metadata.Store, o
 			"young", res.Young, "rescued", res.Rescued, "duration", res.Duration)
 	}
 	return res, nil
-}
-
-// commitTime reads blob d's commit time afresh where the backend can (an
-// open filesystem blob reports its inode's time), else falls back to the
-// walk's time.
-func commitTime(ctx context.Context, blobs storage.Backend, d digest.Digest, walked time.Time) (time.Time, int64, error) {
-	b, err := blobs.Open(ctx, d)
-	if err != nil {
-		return time.Time{}, 0, err
-	}
-	defer b.Close()
-	if st, ok := b.(statter); ok {
-		fi, err := st.Stat()
-		if err != nil {
-			return time.Time{}, 0, err
-		}
-		return fi.ModTime(), fi.Size(), nil
-	}
-	size, err := b.Seek(0, io.SeekEnd)
-	if err != nil {
-		return time.Time{}, 0, err
-	}
-	return walked, size, nil
 }

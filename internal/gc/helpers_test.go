@@ -31,6 +31,12 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOn(t, root, blobs)
+}
+
+// newEnvOn is an env over another blob store, its metadata under root.
+func newEnvOn(t *testing.T, root string, blobs storage.Backend) *env {
+	t.Helper()
 	meta, err := metadata.OpenSQLite(context.Background(), filepath.Join(root, "metadata.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -212,21 +212,21 @@ func (r *Registry) BlobCommitted(ctx context.Context, d digest.Digest) (bool, er
 // LinkCommittedBlob makes blob d, already in the blob store, servable from
 // repo, refreshing its commit time first so gc's grace covers the new link.
 func (r *Registry) LinkCommittedBlob(ctx context.Context, repo string, d digest.Digest) error {
-	var err error
-	if t, ok := r.blobs.(storage.Toucher); ok {
-		err = t.Touch(ctx, d)
-	}
-	if err != nil {
-		return internal(err)
-	}
-	size, err := r.blobs.Stat(ctx, d)
+	err := r.blobs.Touch(ctx, d)
 	if errors.Is(err, storage.ErrNotFound) {
 		return oci.Errorf(oci.ErrBlobUnknown, "blob %s is not stored", d)
 	}
 	if err != nil {
 		return internal(err)
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, size); err != nil {
+	info, err := r.blobs.Stat(ctx, d)
+	if errors.Is(err, storage.ErrNotFound) {
+		return oci.Errorf(oci.ErrBlobUnknown, "blob %s is not stored", d)
+	}
+	if err != nil {
+		return internal(err)
+	}
+	if err := r.meta.LinkBlob(ctx, repo, d, info.Size); err != nil {
 		return internal(err)
 	}
 	return nil

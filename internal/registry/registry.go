@@ -158,13 +158,7 @@ func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Di
 	// Refresh the bytes' commit time after linking, so a concurrent gc
 	// either sees the new link or the fresh time; if gc got to the bytes
 	// first, undo the link and let the client upload them.
-	var touchErr error
-	if t, ok := r.blobs.(storage.Toucher); ok {
-		touchErr = t.Touch(ctx, d)
-	} else {
-		_, touchErr = r.blobs.Stat(ctx, d)
-	}
-	if touchErr != nil {
+	if touchErr := r.blobs.Touch(ctx, d); touchErr != nil {
 		_ = r.meta.UnlinkBlob(ctx, repo, d)
 		if errors.Is(touchErr, storage.ErrNotFound) {
 			return false, nil
@@ -594,13 +588,9 @@ func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest, 
 // clients that went away, and the leftovers of a crash mid-push. It returns
 // how many were discarded.
 func (r *Registry) PurgeUploads(ctx context.Context, idle time.Duration) (int, error) {
-	lister, ok := r.blobs.(storage.UploadLister)
-	if !ok {
-		return 0, nil
-	}
 	cutoff := time.Now().Add(-idle)
 	var stale []string
-	if err := lister.Uploads(ctx, func(id string, modified time.Time) error {
+	if err := r.blobs.Uploads(ctx, func(id string, modified time.Time) error {
 		if modified.Before(cutoff) {
 			stale = append(stale, id)
 		}

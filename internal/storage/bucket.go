@@ -36,11 +36,7 @@ type bucketBackend struct {
 	b *blob.Bucket
 }
 
-var (
-	_ Backend      = (*bucketBackend)(nil)
-	_ UploadLister = (*bucketBackend)(nil)
-	_ Toucher      = (*bucketBackend)(nil)
-)
+var _ Backend = (*bucketBackend)(nil)
 
 // NewBucket returns a Backend over an object-store bucket opened by the
 // caller (s3blob, gcsblob, azureblob, or memblob/fileblob in tests).
@@ -63,19 +59,52 @@ func uploadPrefix(id string) (string, error) {
 
 func notFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
 
-func (s *bucketBackend) Stat(ctx context.Context, d digest.Digest) (int64, error) {
+// Stat lists the blob and its touch markers, so the commit time is the same
+// as Walk's: a listing carries modification times to the millisecond where
+// the attributes (an HTTP Last-Modified) round them down to the second.
+func (s *bucketBackend) Stat(ctx context.Context, d digest.Digest) (BlobInfo, error) {
 	key, err := blobKey(d)
 	if err != nil {
-		return 0, err
+		return BlobInfo{}, err
 	}
-	a, err := s.b.Attributes(ctx, key)
-	if notFound(err) {
-		return 0, ErrNotFound
+	var info BlobInfo
+	found := false
+	if err := s.list(ctx, key, func(o *blob.ListObject) error {
+		if o.Key == key {
+			info, found = BlobInfo{Size: o.Size, Committed: o.ModTime}, true
+		}
+		return nil
+	}); err != nil {
+		return BlobInfo{}, err
 	}
+	if !found {
+		return BlobInfo{}, ErrNotFound
+	}
+	prefix := touchedPrefix(key)
+	err = s.list(ctx, prefix, func(o *blob.ListObject) error {
+		if at, ok := touchTime(prefix, o); ok && at.After(info.Committed) {
+			info.Committed = at
+		}
+		return nil
+	})
+	return info, err
+}
+
+// touchTime is the time a touch marker under prefix records: the one in its
+// key, or its modification time for a marker without one.
+func touchTime(prefix string, o *blob.ListObject) (time.Time, bool) {
+	if o.Key == prefix {
+		return o.ModTime, true
+	}
+	rest, ok := strings.CutPrefix(o.Key, prefix+"/")
+	if !ok {
+		return time.Time{}, false
+	}
+	ns, err := strconv.ParseInt(rest, 10, 64)
 	if err != nil {
-		return 0, err
+		return time.Time{}, false
 	}
-	return a.Size, nil
+	return time.Unix(0, ns), true
 }
 
 func (s *bucketBackend) Open(ctx context.Context, d digest.Digest) (Blob, error) {

@@ -29,9 +29,7 @@ type fsBackend struct {
 
 var (
 	_ Backend            = (*fsBackend)(nil)
-	_ UploadLister       = (*fsBackend)(nil)
 	_ ConditionalDeleter = (*fsBackend)(nil)
-	_ Toucher            = (*fsBackend)(nil)
 )
 
 // NewFilesystem returns a Backend storing under root, creating it if needed.
@@ -74,8 +72,21 @@ func fileSize(p string, err error) (int64, error) {
 	return fi.Size(), nil
 }
 
-func (b *fsBackend) Stat(_ context.Context, d digest.Digest) (int64, error) {
-	return fileSize(b.blobPath(d))
+// Stat reads the inode afresh: its modification time is the commit time
+// (Commit and Touch set it).
+func (b *fsBackend) Stat(_ context.Context, d digest.Digest) (BlobInfo, error) {
+	p, err := b.blobPath(d)
+	if err != nil {
+		return BlobInfo{}, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return BlobInfo{}, ErrNotFound
+	}
+	if err != nil {
+		return BlobInfo{}, err
+	}
+	return BlobInfo{Size: fi.Size(), Committed: fi.ModTime()}, nil
 }
 
 func (b *fsBackend) Open(_ context.Context, d digest.Digest) (Blob, error) {

@@ -21,11 +21,7 @@ type memBackend struct {
 	touched map[string]time.Time
 }
 
-var (
-	_ Backend      = (*memBackend)(nil)
-	_ UploadLister = (*memBackend)(nil)
-	_ Toucher      = (*memBackend)(nil)
-)
+var _ Backend = (*memBackend)(nil)
 
 // NewMemory returns an empty in-memory Backend.
 func NewMemory() Backend {
@@ -36,14 +32,14 @@ type memBlob struct{ *bytes.Reader }
 
 func (memBlob) Close() error { return nil }
 
-func (m *memBackend) Stat(_ context.Context, d digest.Digest) (int64, error) {
+func (m *memBackend) Stat(_ context.Context, d digest.Digest) (BlobInfo, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	b, ok := m.blobs[d]
 	if !ok {
-		return 0, ErrNotFound
+		return BlobInfo{}, ErrNotFound
 	}
-	return int64(len(b)), nil
+	return BlobInfo{Size: int64(len(b)), Committed: m.commits[d]}, nil
 }
 
 func (m *memBackend) Open(_ context.Context, d digest.Digest) (Blob, error) {

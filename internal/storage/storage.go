@@ -18,10 +18,21 @@ type Blob interface {
 	io.ReadSeekCloser
 }
 
-// Backend is a blob store with upload sessions.
+// BlobInfo is what Stat knows of a committed blob.
+type BlobInfo struct {
+	Size int64
+	// Committed is the last time the blob was committed or touched, read
+	// afresh from the store: gc's re-check before a delete relies on it.
+	Committed time.Time
+}
+
+// Backend is a blob store with upload sessions. Listing uploads and touching
+// blobs are part of it because the registry needs both on every backend (the
+// upload purge, gc's grace period for mounts); capabilities only some
+// backends have are the optional interfaces below.
 type Backend interface {
-	// Stat returns the size of a committed blob, or ErrNotFound.
-	Stat(ctx context.Context, d digest.Digest) (int64, error)
+	// Stat returns a committed blob's size and commit time, or ErrNotFound.
+	Stat(ctx context.Context, d digest.Digest) (BlobInfo, error)
 	// Open opens a committed blob for reading, or returns ErrNotFound.
 	Open(ctx context.Context, d digest.Digest) (Blob, error)
 	// Delete removes a committed blob; deleting a missing blob is not an error.
@@ -45,10 +56,13 @@ type Backend interface {
 	Commit(ctx context.Context, id string, d digest.Digest) error
 	// Abort discards an upload; aborting a missing upload is not an error.
 	Abort(ctx context.Context, id string) error
+
+	UploadLister
+	Toucher
 }
 
-// UploadLister is implemented by backends that can list upload sessions, so
-// abandoned ones (a client that went away, a crash mid-push) can be purged.
+// UploadLister lists upload sessions, so abandoned ones (a client that went
+// away, a crash mid-push) can be purged.
 type UploadLister interface {
 	// Uploads calls fn for every upload with the time it last changed.
 	Uploads(ctx context.Context, fn func(id string, modified time.Time) error) error
@@ -64,9 +78,9 @@ type ConditionalDeleter interface {
 	DeleteIfCommittedBefore(ctx context.Context, d digest.Digest, cutoff time.Time) (bool, error)
 }
 
-// Toucher is implemented by backends that can refresh a committed blob's
-// commit time without rewriting it: a cross-repository mount does so, so gc's
-// grace period covers a blob that just gained a link.
+// Toucher refreshes a committed blob's commit time without rewriting it: a
+// cross-repository mount does so, so gc's grace period covers a blob that
+// just gained a link.
 type Toucher interface {
 	// Touch refreshes blob d's commit time, or returns ErrNotFound.
 	Touch(ctx context.Context, d digest.Digest) error
