@@ -29,7 +29,7 @@ func TestAdminCommands(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "registry.yaml")
 	const secret = "0123456789abcdef0123456789abcdef"
-	if err := os.WriteFile(cfg, []byte("auth:\n  htpasswd: "+htpasswd+"\n  tokenSecret: "+secret+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("storage: {filesystem: {rootDirectory: "+filepath.Join(dir, "data")+"}}\nauth:\n  htpasswd: "+htpasswd+"\n  tokenSecret: "+secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err := runBerthIn(t, "", "admin", "token", "create", "--config", cfg, "--user", "ci-bot", "--expires", "1h")
@@ -65,7 +65,7 @@ func TestAdminCommands(t *testing.T) {
 		}
 	}
 	noSecret := filepath.Join(dir, "open.yaml")
-	if err := os.WriteFile(noSecret, []byte("readOnly: false\n"), 0o600); err != nil {
+	if err := os.WriteFile(noSecret, []byte("storage: {emptyDir: {}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := runBerthIn(t, "", "admin", "token", "create", "--config", noSecret, "--user", "x"); err == nil || !strings.Contains(err.Error(), "open.yaml: no token signing secret") {
