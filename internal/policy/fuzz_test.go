@@ -16,7 +16,7 @@ func FuzzPolicyInputs(f *testing.F) {
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
 		if err == nil {
-			f.Add(b)
+			f.Add(expandKeys(f, b))
 		}
 	}
 	f.Add([]byte("---\n---\n"))

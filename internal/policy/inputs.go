@@ -443,11 +443,11 @@ func (in *Inputs) locate(p Problem) Problem {
 	}
 	m := quotedRE.FindStringSubmatch(p.Message)
 	if m == nil {
-		return p
+		return locateField(p, lines)
 	}
 	v, err := strconv.Unquote(`"` + m[1] + `"`)
 	if err != nil {
-		return p
+		return locateField(p, lines)
 	}
 	needles := []string{`"` + v + `"`, `'` + v + `'`}
 	if v != "" && strings.TrimSpace(v) == v {
@@ -460,6 +460,32 @@ func (in *Inputs) locate(p Problem) Problem {
 				return p
 			}
 		}
+	}
+	return locateField(p, lines)
+}
+
+// locateField moves a problem to the first line that holds the last key of
+// its field path, following the path's keys in order so a nested key is
+// looked for below its parents.
+func locateField(p Problem, lines []string) Problem {
+	if p.Field == "" {
+		return p
+	}
+	at := 0
+	found := false
+	for _, k := range strings.Split(p.Field, ".") {
+		if i := strings.IndexByte(k, '['); i >= 0 {
+			k = k[:i]
+		}
+		for i := at; i < len(lines); i++ {
+			if l := strings.TrimLeft(lines[i], " -{"); strings.HasPrefix(l, k+":") || strings.Contains(lines[i], " "+k+":") || strings.Contains(lines[i], "{"+k+":") {
+				at, found = i, true
+				break
+			}
+		}
+	}
+	if found {
+		p.Origin.Line += at
 	}
 	return p
 }

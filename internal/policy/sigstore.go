@@ -461,7 +461,7 @@ func parsePublicKeyBlock(blk *pem.Block) (any, error) {
 		}
 		return k, nil
 	}
-	return nil, fmt.Errorf("PEM block %q is not a PUBLIC KEY", blk.Type)
+	return nil, fmt.Errorf("PEM block of type %s is not a PUBLIC KEY", blk.Type)
 }
 
 // fingerprint is "sha256:" and the hex SHA-256 of DER bytes (for a key,

@@ -294,7 +294,7 @@ func checkPEM(b []byte) error {
 			break
 		}
 		if blk.Type != "CERTIFICATE" {
-			return fmt.Errorf("PEM block %q is not a CERTIFICATE", blk.Type)
+			return fmt.Errorf("PEM block of type %s is not a CERTIFICATE", blk.Type)
 		}
 		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
 			return fmt.Errorf("certificate %d does not parse: %v", n+1, err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -40,7 +39,7 @@ func loadVectors(t *testing.T) []vector {
 		if r, err := os.ReadFile(filepath.Join(d, "release")); err == nil {
 			in.ReleaseImage = strings.TrimSpace(string(r))
 		}
-		ps := in.Parse("input.yaml", data)
+		ps := in.Parse("input.yaml", expandKeys(t, data))
 		vs = append(vs, vector{name: filepath.Base(d), dir: d, in: in, problems: ps})
 	}
 	return vs
@@ -130,14 +129,7 @@ func TestPolicyVectorsGolden(t *testing.T) {
 
 func loadRendered(t *testing.T, files map[string][]byte) *Node {
 	t.Helper()
-	var drops []NamedFile
-	for p, b := range files {
-		if strings.HasPrefix(p, "etc/containers/registries.conf.d/") {
-			drops = append(drops, NamedFile{p, b})
-		}
-	}
-	sort.Slice(drops, func(i, j int) bool { return drops[i].Name < drops[j].Name })
-	n, err := LoadNode(NamedFile{RegistriesConfPath, files[RegistriesConfPath]}, drops, NamedFile{PolicyJSONPath, files[PolicyJSONPath]})
+	n, err := LoadNodeRoot(files)
 	if err != nil {
 		t.Fatalf("rendered files do not load: %v", err)
 	}
@@ -166,13 +158,41 @@ func explainLine(t *testing.T, n *Node, ref string) string {
 		if s.Err != "" {
 			x += "(error)"
 		}
+		if s.SigstoreAttachments {
+			x += "(sigstore)"
+		}
 		srcs = append(srcs, x)
 	}
 	line := fmt.Sprintf("%s\n    %s | policy %s by %q | %s\n", ref, strings.Join(srcs, " -> "), e.Policy.Verdict, e.Policy.Scope, strings.ToUpper(e.Result))
+	line += signatureLines("    ", e.Signatures)
+	for _, ns := range sortedKeys(n.Namespaces) {
+		ne, err := n.ExplainWith(ref, ExplainOptions{Namespace: ns})
+		if err != nil {
+			t.Fatalf("explain %s in %s: %v", ref, ns, err)
+		}
+		v := ne.Namespace
+		line += fmt.Sprintf("    namespace %s: policy %s by %q\n", ns, v.Policy.Verdict, v.Policy.Scope)
+		line += signatureLines("      ", v.Signatures)
+	}
 	for _, n := range e.Notes {
 		line += "    note: " + n + "\n"
 	}
 	return line
+}
+
+func signatureLines(indent string, rules []SignatureRule) string {
+	var b strings.Builder
+	for _, r := range rules {
+		fmt.Fprintf(&b, "%ssig %s %s %v", indent, r.Type, r.RootOfTrust, r.Keys)
+		if r.Subject != "" {
+			fmt.Fprintf(&b, " subject %q", r.Subject)
+		}
+		if r.Rekor != "" {
+			fmt.Fprintf(&b, " rekor %q", r.Rekor)
+		}
+		fmt.Fprintf(&b, " identity %q needs %s\n", r.Identity, r.Expects)
+	}
+	return b.String()
 }
 
 const testDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -194,6 +214,24 @@ func vectorRefs(in *Inputs) []string {
 	for _, e := range mirrorEntries(in) {
 		scopes = append(scopes, e.set.Source)
 		scopes = append(scopes, e.set.Mirrors...)
+	}
+	var exact []string // scopes naming one image: probed as written
+	for _, o := range signatureObjects(in) {
+		for _, s := range o.spec.Scopes {
+			if ValidatePolicyScope(s) == "" && !validSource(s) {
+				exact = append(exact, s)
+			} else {
+				scopes = append(scopes, s)
+			}
+		}
+		if id := o.spec.Policy.SignedIdentity; id != nil {
+			if id.ExactRepository != nil {
+				scopes = append(scopes, id.ExactRepository.Repository)
+			}
+			if id.RemapIdentity != nil {
+				scopes = append(scopes, id.RemapIdentity.Prefix, id.RemapIdentity.SignedPrefix)
+			}
+		}
 	}
 	seen := map[string]bool{}
 	var refs []string
@@ -233,6 +271,12 @@ func vectorRefs(in *Inputs) []string {
 			add(host + ":5000" + rest + "/app")
 		}
 		add("sub." + host + rest + "/app")
+	}
+	for _, s := range exact {
+		if _, err := ParseImageRef(s); err == nil && !seen[s] {
+			seen[s] = true
+			refs = append(refs, s)
+		}
 	}
 	add("docker.io/library/busybox")
 	return refs

@@ -280,7 +280,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	blobs, meta := st.Blobs, st.Meta
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg := registry.New(blobs, meta, registry.Options{Secret: []byte(cfg.HTTPSecret), Metrics: promReg})
+	reg := registry.New(storage.Instrument(blobs, promReg), meta, registry.Options{Secret: []byte(cfg.HTTPSecret), Metrics: promReg})
 	cache, stop, err := newCache(ctx, cfg.PullThrough, reg, promReg, log)
 	if err != nil {
 		st.Close()
