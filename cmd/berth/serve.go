@@ -54,7 +54,7 @@ accepted too. Flags override the file.
                      namespace, users, groups}], anonymous {role, namespaces},
                      tokenSecret, tokenLifetime}; clients log in with the
                      Docker/OCI token flow or Basic credentials; robot tokens
-                     from "berth admin token create"
+                     from "berth admin token create" (list, revoke)
   tls:               {certFile, keyFile, certificates: [{hostnames, certFile,
                      keyFile}]}: a default certificate and one per host name
   pullThrough:       a caching mirror of upstream registries:
@@ -85,10 +85,33 @@ _in_flight_requests, _response_size_bytes, imageregistry_digest_cache_*,
 imageregistry_build_info) so its dashboards and alerts work, plus berth_*
 ones by action; a health check is at /healthz. Each request is logged as one JSON line (method, repository,
 action, status, bytes, duration). SIGTERM or Ctrl-C stops accepting
-connections and drains in-flight requests.`,
+connections and drains in-flight requests.
+
+Reload: SIGHUP (kill -HUP PID) re-reads --config, with the flags applied
+again, and changes the running registry without a restart: readOnly,
+requests limits, logLevel, and the whole auth block (htpasswd file — re-read
+—, groups, roleBindings, anonymous, tokenSecret, tokenLifetime, realm) and
+the tls certificates (certFile/keyFile and certificates[]). Requests in
+flight and upload sessions are untouched: a blob already streaming finishes,
+and an upload begun before continues after. A file that fails validation, or
+whose htpasswd file or certificates do not load, is refused whole: the
+running config stays and the reason (file, line, field) is logged. Settings
+that take effect only at a restart — addr, storage, metadataDirectory,
+metadataDatabase and BERTH_METADATA_DSN, the storage credentials in the
+environment, httpSecret, disableDelete, shutdownTimeout, gc, prune,
+pullThrough, imports, metrics, turning tls on or off — are logged as
+"needsRestart" when they differ, and keep their running values. TLS
+certificate and key files are also checked every ` + server.DefaultCertPoll.String() + ` and re-read
+when they change on disk (a renewal, a secret volume's update), no SIGHUP
+needed; a pair that does not load keeps the running certificates.
+
+Robot tokens revoked with "berth admin token revoke" are refused (401) within
+` + server.DefaultRevocationRefresh.String() + `: serve re-reads the revoked ids from the metadata store on that
+timer, so a request costs no query.`,
 		Example: `  berth serve
   berth serve --addr 127.0.0.1:5000 --root /var/lib/berth
   berth serve --config registry.yaml
+  kill -HUP "$(pidof berth)"   # after editing registry.yaml: reload it
 
   # a pull-through cache of quay.io and Docker Hub (registry.yaml):
   pullThrough:

@@ -47,8 +47,9 @@
 //
 // The htpasswd file holds bcrypt entries only ($2y$, $2a$, $2b$; `htpasswd
 // -B` or `berth admin htpasswd` writes them); any other scheme is refused
-// at start with the file and line. It is read once at start: restart to
-// change users. A successful bcrypt verification is cached in memory (keyed
+// with the file and line. It is read at start and at each reload (berth
+// serve's SIGHUP builds a new Authorizer; a file that does not load keeps
+// the running one). A successful bcrypt verification is cached in memory (keyed
 // by a SHA-256 of user, password and hash) for CredentialCacheTTL, so Basic
 // auth on every request does not pay bcrypt's ~50 ms each time; failures
 // are never cached.
@@ -73,8 +74,10 @@
 // audience "berth:robot" that names a user and carries no grants: it is a
 // password, usable in Basic auth or docker login with that user name, and
 // the roles bound to the user (and its groups) apply at each request. The
-// user need not be in the htpasswd file. Nothing is stored server-side, so
-// a robot token cannot be revoked on its own: it lives until it expires or
-// until the signing secret is rotated, which revokes every token at once.
-// Keep their lifetimes short enough to live with that.
+// user need not be in the htpasswd file. Its id (the jti) is recorded in
+// the metadata store by berth admin token create, and a revoked id is in
+// the RevocationSet serve refreshes from there: a revoked robot token no
+// longer authenticates, and an access token issued for one (it carries the
+// robot id in its "robot" claim) stops working too. Rotating the signing
+// secret still revokes every token at once, recorded or not.
 package auth

@@ -1,6 +1,7 @@
 // Package metadata owns the names: repositories, which blobs each repository
 // may serve, manifests and what they reference, tags and their history,
-// referrers by subject, and upload sessions. It is the only package with SQL
+// referrers by subject, upload sessions, and the record of robot tokens
+// (their ids and revocations, never the tokens). It is the only package with SQL
 // and the only one importing SQL drivers.
 //
 // Invariant: a row here is written only after the bytes it names are durable
