@@ -380,3 +380,58 @@ func TestSigningKey(t *testing.T) {
 		t.Error("a key from nothing")
 	}
 }
+
+// TestRevokedRobotToken: a revoked robot token no longer authenticates,
+// nor does an access token issued for it; the same user's other robot
+// token is unaffected.
+func TestRevokedRobotToken(t *testing.T) {
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	key := []byte("0123456789abcdef0123456789abcdef")
+	revoked := &RevocationSet{}
+	a, err := New(Config{
+		Bindings:   []Binding{{Role: RoleViewer, Namespace: "*", Users: []string{"ci-bot"}}},
+		SigningKey: key,
+		Now:        func() time.Time { return now },
+		Revoked:    revoked,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := NewRobot(key, "ci-bot", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := NewRobot(key, "ci-bot", time.Hour, now)
+	if r1.ID == "" || r1.ID == r2.ID || r1.User != "ci-bot" || !r1.Expires.Equal(now.Add(time.Hour)) {
+		t.Fatalf("robots %+v %+v", r1, r2)
+	}
+	id, err := a.Basic("ci-bot", r1.Token)
+	if err != nil || id.Robot != r1.ID {
+		t.Fatalf("robot login: %+v %v", id, err)
+	}
+	iss, err := a.Issue(id, []Access{{Type: "repository", Name: "app", Actions: []string{"pull"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Bearer(iss.Token); err != nil {
+		t.Fatalf("access token before revocation: %v", err)
+	}
+	revoked.Set([]string{r1.ID})
+	if _, err := a.Basic("ci-bot", r1.Token); err != ErrBadCredentials {
+		t.Errorf("revoked robot token: %v, want ErrBadCredentials", err)
+	}
+	if _, err := a.Bearer(iss.Token); err == nil {
+		t.Error("an access token issued for a revoked robot token still verifies")
+	}
+	if id, err := a.Basic("ci-bot", r2.Token); err != nil || id.Name != "ci-bot" {
+		t.Errorf("the user's other robot token: %+v %v", id, err)
+	}
+	revoked.Set(nil)
+	if _, err := a.Basic("ci-bot", r1.Token); err != nil {
+		t.Errorf("after the set is emptied: %v", err)
+	}
+	var none *RevocationSet
+	if none.Revoked(r1.ID) || none.Len() != 0 {
+		t.Error("a nil set revokes")
+	}
+}
