@@ -73,6 +73,7 @@ have_postgres || need_apt+=(postgresql)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v podman >/dev/null || need_apt+=(podman)
 command -v runc >/dev/null || need_apt+=(runc) # podman run (berth's own image) uses it
+command -v chromium >/dev/null || need_apt+=(chromium) # the web console's browser tests drive it headless
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "peers: apt-get install ${need_apt[*]}" >&2
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -81,6 +82,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null || { echo "peers: FAILED to apt-get install ${need_apt[*]}" >&2; exit 1; }
 fi
 for p in crane regctl regsync registry minio fake-gcs-server opm azurite-blob; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
-for p in skopeo podman runc; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
+for p in skopeo podman runc chromium; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
 have_postgres || { echo "peers: postgresql (initdb, postgres) missing" >&2; exit 1; }
 echo "$bin"
