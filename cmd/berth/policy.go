@@ -27,7 +27,7 @@ registries.conf, policy.json and certs.d files a node's container runtime reads,
 following the cluster's own rules; check such inputs; and explain where a node
 would pull an image from and whether its policy admits it.`,
 	}
-	cmd.AddCommand(newPolicyRenderCmd(), newPolicyCheckCmd(), newPolicyExplainCmd(), newPolicyCacheCmd())
+	cmd.AddCommand(newPolicyRenderCmd(), newPolicyCheckCmd(), newPolicyExplainCmd(), newPolicyVerifyCmd(), newPolicyCacheCmd())
 	return cmd
 }
 

@@ -31,13 +31,14 @@ type BinaryOptions struct {
 // GoBuildArgs are the arguments of `go build` for a static, reproducible
 // binary: no cgo (set in the environment), no file system paths, no build
 // id, no VCS stamp (the revision is passed explicitly instead, so a build
-// outside a git checkout gives the same bytes).
+// outside a git checkout gives the same bytes), and the container runtime
+// library's cgo-free OpenPGP backend (the tag every build of Berth needs).
 func GoBuildArgs(o BinaryOptions) []string {
 	ldflags := "-s -w -buildid= -X main.version=" + o.Version
 	if o.Revision != "" {
 		ldflags += " -X main.revision=" + o.Revision
 	}
-	return []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", o.Out, "./cmd/berth"}
+	return []string{"build", "-tags", "containers_image_openpgp", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", o.Out, "./cmd/berth"}
 }
 
 // BuildBinary runs `go build` for a statically linked berth binary.
