@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests drive: registry clients, the
-# CNCF Distribution reference registry, opm, skopeo, podman and runc, the object stores
+# CNCF Distribution reference registry, cosign, opm, skopeo, podman and runc, the object stores
 # (MinIO, fake-gcs-server, Azurite) and a PostgreSQL server. Idempotent: a
 # peer already at its pinned version is left alone. Fails loudly when one
 # cannot be had, because a test that silently skips its peer proves nothing.
@@ -23,6 +23,8 @@ goinstall regsync  github.com/regclient/regclient/cmd/regsync@v0.11.7
 goinstall registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 goinstall minio    github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 goinstall fake-gcs-server github.com/fsouza/fake-gcs-server@v1.56.1
+# cosign makes the keys and sigstore signatures the signature-policy tests verify.
+goinstall cosign   github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5
 
 # opm (operator-registry), the judge of rebuilt operator catalogs. `go install
 # ...@version` is refused for this module, so it is built from a throw-away
@@ -81,7 +83,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq || true
   $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null || { echo "peers: FAILED to apt-get install ${need_apt[*]}" >&2; exit 1; }
 fi
-for p in crane regctl regsync registry minio fake-gcs-server opm azurite-blob; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
+for p in crane regctl regsync registry minio fake-gcs-server cosign opm azurite-blob; do [ -x "$bin/$p" ] || { echo "peers: $p missing" >&2; exit 1; }; done
 for p in skopeo podman runc chromium; do command -v $p >/dev/null || { echo "peers: $p missing" >&2; exit 1; }; done
 have_postgres || { echo "peers: postgresql (initdb, postgres) missing" >&2; exit 1; }
 echo "$bin"
