@@ -192,7 +192,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (Route, error) {
 		return rt, h.opts.PullThrough.Refuse(rt.Repo, r.Method)
 	}
 	if lv.ReadOnly && (rt.Action == ActionPush || rt.Action == ActionDelete) {
-		return rt, oci.Errorf(oci.ErrUnsupported, "the registry is in read-only mode: pushes and deletes are refused").WithStatus(http.StatusMethodNotAllowed)
+		return rt, oci.Errorf(oci.ErrUnsupported, "the registry is in read-only mode: pushes and deletes are refused")
 	}
 	if h.opts.DisableDelete && rt.Action == ActionDelete {
 		return rt, oci.Errorf(oci.ErrUnsupported, "deletes are disabled on this registry")
@@ -332,7 +332,7 @@ func manifestHeaders(w http.ResponseWriter, info registry.ManifestInfo) {
 
 func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, rt Route) error {
 	if r.ContentLength > oci.MaxManifestSize {
-		return oci.Errorf(oci.ErrSizeInvalid, "manifest is %d bytes; the limit is %d", r.ContentLength, oci.MaxManifestSize).WithStatus(http.StatusRequestEntityTooLarge)
+		return oci.ManifestTooLarge(r.ContentLength)
 	}
 	d, m, err := h.reg.PutManifest(r.Context(), rt.Repo, rt.Ref, r.Header.Get("Content-Type"), r.Body)
 	if err != nil {
@@ -444,36 +444,8 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt Route) 
 	return nil
 }
 
-// chunkStart reads Content-Range (if any) and checks it against
-// Content-Length; -1 means a streamed chunk without Content-Range. A refused
-// range is answered 416 with the range the upload already holds.
-func (h *Handler) chunkStart(r *http.Request, rt Route) (int64, error) {
-	cr := r.Header.Get("Content-Range")
-	if cr == "" {
-		return -1, nil
-	}
-	reason := ""
-	start, end, err := oci.ParseContentRange(cr)
-	switch {
-	case err != nil:
-		reason = fmt.Sprintf("malformed Content-Range %q", cr)
-	case r.ContentLength >= 0 && r.ContentLength != end-start+1:
-		reason = fmt.Sprintf("Content-Range %s covers %d bytes but Content-Length is %d", cr, end-start+1, r.ContentLength)
-	default:
-		return start, nil
-	}
-	size, serr := h.reg.UploadSize(r.Context(), rt.Repo, rt.Ref)
-	if serr != nil {
-		return 0, serr
-	}
-	if err == nil && start != size {
-		reason = "" // out of order is the more useful thing to say
-	}
-	return 0, &registry.RangeError{Size: size, Reason: reason}
-}
-
 func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt Route) error {
-	start, err := h.chunkStart(r, rt)
+	start, err := h.reg.ChunkStart(r.Context(), rt.Repo, rt.Ref, r.Header.Get("Content-Range"), r.ContentLength)
 	if err != nil {
 		return err
 	}
@@ -494,7 +466,7 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt Route) er
 	if err != nil {
 		return err
 	}
-	start, err := h.chunkStart(r, rt)
+	start, err := h.reg.ChunkStart(r.Context(), rt.Repo, rt.Ref, r.Header.Get("Content-Range"), r.ContentLength)
 	if err != nil {
 		return err
 	}

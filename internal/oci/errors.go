@@ -94,6 +94,19 @@ func (e *Error) WithStatus(status int) *Error {
 	return &c
 }
 
+// ManifestTooLarge refuses a manifest of size bytes, over MaxManifestSize:
+// SIZE_INVALID, served 413 as the distribution spec has it.
+func ManifestTooLarge(size int64) *Error {
+	return Errorf(ErrSizeInvalid, "manifest is %d bytes; the limit is %d", size, MaxManifestSize).WithStatus(http.StatusRequestEntityTooLarge)
+}
+
+// UploadRangeInvalid refuses a chunk that does not fit its upload (out of
+// order, or a Content-Range that does not match its body):
+// BLOB_UPLOAD_INVALID, served 416 as the distribution spec has it.
+func UploadRangeInvalid(message string) *Error {
+	return &Error{Code: ErrBlobUploadInvalid, Message: message, Status: http.StatusRequestedRangeNotSatisfiable}
+}
+
 // AsError finds the *Error in err's chain.
 func AsError(err error) (*Error, bool) {
 	var e *Error

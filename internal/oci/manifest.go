@@ -101,7 +101,7 @@ type wireManifest struct {
 // descriptor digest) error that says what is wrong.
 func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 	if len(body) > MaxManifestSize {
-		return nil, Errorf(ErrSizeInvalid, "manifest is %d bytes; the limit is %d", len(body), MaxManifestSize).WithStatus(413)
+		return nil, ManifestTooLarge(int64(len(body)))
 	}
 	var w wireManifest
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -99,16 +99,22 @@ func (r *Registry) cachedManifest(d digest.Digest) ([]byte, bool) {
 
 func internal(err error) error { return fmt.Errorf("registry: %w", err) }
 
+// notInRepo maps err: a store's not-found (metadata or blob store) becomes
+// code, saying that what is not in repo; anything else is internal.
+func notInRepo(err error, code oci.Code, what, repo string) error {
+	if errors.Is(err, metadata.ErrNotFound) || errors.Is(err, storage.ErrNotFound) {
+		return oci.Errorf(code, "%s is not in repository %s", what, repo)
+	}
+	return internal(err)
+}
+
 // ---- blobs ----
 
 // StatBlob returns the size of blob d in repo.
 func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (int64, error) {
 	n, err := r.meta.BlobSize(ctx, repo, d)
-	if errors.Is(err, metadata.ErrNotFound) {
-		return 0, oci.Errorf(oci.ErrBlobUnknown, "blob %s is not in repository %s", d, repo)
-	}
 	if err != nil {
-		return 0, internal(err)
+		return 0, notInRepo(err, oci.ErrBlobUnknown, "blob "+d.String(), repo)
 	}
 	return n, nil
 }
@@ -120,23 +126,16 @@ func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (
 		return nil, 0, err
 	}
 	b, err := r.blobs.Open(ctx, d)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, 0, oci.Errorf(oci.ErrBlobUnknown, "blob %s is not in repository %s", d, repo)
-	}
 	if err != nil {
-		return nil, 0, internal(err)
+		return nil, 0, notInRepo(err, oci.ErrBlobUnknown, "blob "+d.String(), repo)
 	}
 	return b, n, nil
 }
 
 // DeleteBlob removes repo's link to blob d (the bytes go at the next gc).
 func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest) error {
-	err := r.meta.UnlinkBlob(ctx, repo, d)
-	if errors.Is(err, metadata.ErrNotFound) {
-		return oci.Errorf(oci.ErrBlobUnknown, "blob %s is not in repository %s", d, repo)
-	}
-	if err != nil {
-		return internal(err)
+	if err := r.meta.UnlinkBlob(ctx, repo, d); err != nil {
+		return notInRepo(err, oci.ErrBlobUnknown, "blob "+d.String(), repo)
 	}
 	return nil
 }
@@ -237,6 +236,7 @@ func (r *Registry) UploadSize(ctx context.Context, repo, id string) (int64, erro
 
 // RangeError refuses a chunk (out of order, or a Content-Range that does not
 // fit its body); Size is what the upload holds, so the client can resume.
+// It unwraps to its protocol error, BLOB_UPLOAD_INVALID served 416.
 type RangeError struct {
 	Size   int64
 	Reason string
@@ -247,6 +247,37 @@ func (e *RangeError) Error() string {
 		return fmt.Sprintf("%s (%d bytes received so far)", e.Reason, e.Size)
 	}
 	return fmt.Sprintf("chunk does not start at the end of the upload (%d bytes received so far)", e.Size)
+}
+
+func (e *RangeError) Unwrap() error { return oci.UploadRangeInvalid(e.Error()) }
+
+// ChunkStart checks a chunk's Content-Range against its Content-Length
+// (contentLength < 0: not given) and returns the chunk's first offset, or
+// -1 for a streamed chunk without a Content-Range. A malformed range, or
+// one that does not cover exactly the body, is a *RangeError with the size
+// upload id of repo already holds.
+func (r *Registry) ChunkStart(ctx context.Context, repo, id, contentRange string, contentLength int64) (int64, error) {
+	if contentRange == "" {
+		return -1, nil
+	}
+	reason := ""
+	start, end, err := oci.ParseContentRange(contentRange)
+	switch {
+	case err != nil:
+		reason = fmt.Sprintf("malformed Content-Range %q", truncateRef(contentRange))
+	case contentLength >= 0 && contentLength != end-start+1:
+		reason = fmt.Sprintf("Content-Range %s covers %d bytes but Content-Length is %d", contentRange, end-start+1, contentLength)
+	default:
+		return start, nil
+	}
+	size, serr := r.UploadSize(ctx, repo, id)
+	if serr != nil {
+		return 0, serr
+	}
+	if err == nil && start != size {
+		reason = "" // out of order is the more useful thing to say
+	}
+	return 0, &RangeError{Size: size, Reason: reason}
 }
 
 // AppendUpload appends a chunk. start is the chunk's offset from its
@@ -471,15 +502,12 @@ func (r *Registry) StatManifest(ctx context.Context, repo, ref string) (Manifest
 			// No manifest can have a tag the grammar refuses, so a pull
 			// of one is a miss (404), as the OCI conformance suite and
 			// other registries have it; a push of one is TAG_INVALID.
-			return ManifestInfo{}, oci.Errorf(oci.ErrManifestUnknown, "manifest %q is not in repository %s: not a valid tag", truncateRef(ref), repo)
+			return ManifestInfo{}, notInRepo(metadata.ErrNotFound, oci.ErrManifestUnknown, fmt.Sprintf("manifest %q (not a valid tag)", truncateRef(ref)), repo)
 		}
 		rec, err = r.meta.ResolveTag(ctx, repo, ref)
 	}
-	if errors.Is(err, metadata.ErrNotFound) {
-		return ManifestInfo{}, oci.Errorf(oci.ErrManifestUnknown, "manifest %s is not in repository %s", ref, repo)
-	}
 	if err != nil {
-		return ManifestInfo{}, internal(err)
+		return ManifestInfo{}, notInRepo(err, oci.ErrManifestUnknown, "manifest "+ref, repo)
 	}
 	return ManifestInfo{Digest: rec.Digest, MediaType: rec.MediaType, Size: rec.Size}, nil
 }
@@ -530,11 +558,8 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, ref string) error {
 		}
 		err = r.meta.DeleteTag(ctx, repo, ref)
 	}
-	if errors.Is(err, metadata.ErrNotFound) {
-		return oci.Errorf(oci.ErrManifestUnknown, "manifest %s is not in repository %s", ref, repo)
-	}
 	if err != nil {
-		return internal(err)
+		return notInRepo(err, oci.ErrManifestUnknown, "manifest "+ref, repo)
 	}
 	return nil
 }
