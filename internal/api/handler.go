@@ -108,6 +108,10 @@ func (h *Handler) SetLive(l Live) {
 	h.live.Store(next)
 }
 
+// Settings are the live settings requests start with now, so another face
+// of the registry (the web console) decides exactly as the API does.
+func (h *Handler) Settings() Live { return h.live.Load().Live }
+
 // authz is the current authorizer; nil when access control is off.
 func (h *Handler) authz() *auth.Authorizer { return h.live.Load().Auth }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/internal/api"
 	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/config"
+	"github.com/berth-registry/berth/internal/console"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/mirror"
@@ -42,6 +43,7 @@ type Server struct {
 	imports []scheduledImport
 	stop    context.CancelFunc // ends the cache's fills and background work
 	api     *api.Handler
+	web     *console.Handler // the console, in front of api
 
 	// What a reload swaps (see reload.go). mu serialises reloads and the
 	// TLS file poll; requests only ever do atomic loads.
@@ -299,6 +301,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		AuthRealm:     realm,
 		PullThrough:   cache,
 	})
+	s.web, err = console.New(console.Options{API: s.api, Registry: reg, Meta: meta, SessionSecret: cfg.HTTPSecret, DisableDelete: cfg.DisableDelete, Storage: storageDescription(cfg.Storage), Version: cfg.Version, Log: log})
+	if err != nil {
+		stop()
+		st.Close()
+		return nil, err
+	}
 	var imports []scheduledImport
 	for i, im := range cfg.Imports {
 		spec, err := pullthrough.NewImportSpec(im.From, im.To, im.Tags, im.ImportMode, im.AuthFile, im.CAFile, im.Insecure, 30*time.Second, log)
@@ -398,7 +406,7 @@ func (s *Server) newAuthorizer(cfg *config.Config) (*auth.Authorizer, string, er
 }
 
 // Handler is the server's HTTP handler (for in-process tests).
-func (s *Server) Handler() http.Handler { return s.api }
+func (s *Server) Handler() http.Handler { return s.web }
 
 // Close ends the cache's fills and releases the stores.
 func (s *Server) Close() error {
@@ -410,7 +418,7 @@ func (s *Server) Close() error {
 // the configured shutdown timeout for in-flight requests.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.api,
+		Handler:           s.web,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -476,17 +484,21 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	if cfg.TLS.Enabled() {
 		scheme = "https"
 	}
-	storageDesc := "emptyDir (in memory; lost on exit)"
-	switch st := cfg.Storage; {
-	case st.Filesystem != nil:
-		storageDesc = "filesystem at " + st.Filesystem.RootDirectory
-	case st.S3 != nil:
-		storageDesc = "s3 bucket " + st.S3.Bucket
-	case st.GCS != nil:
-		storageDesc = "gcs bucket " + st.GCS.Bucket
-	case st.Azure != nil:
-		storageDesc = "azure container " + st.Azure.Container
-	}
-	log.Info("berth serve listening", "addr", ln.Addr().String(), "scheme", scheme, "storage", storageDesc, "readOnly", cfg.ReadOnly, "pid", os.Getpid())
+	log.Info("berth serve listening", "addr", ln.Addr().String(), "scheme", scheme, "storage", storageDescription(cfg.Storage), "readOnly", cfg.ReadOnly, "pid", os.Getpid())
 	return s.Serve(ctx, ln)
+}
+
+// storageDescription names the blob store for the log and the console.
+func storageDescription(st config.Storage) string {
+	switch {
+	case st.Filesystem != nil:
+		return "filesystem at " + st.Filesystem.RootDirectory
+	case st.S3 != nil:
+		return "s3 bucket " + st.S3.Bucket
+	case st.GCS != nil:
+		return "gcs bucket " + st.GCS.Bucket
+	case st.Azure != nil:
+		return "azure container " + st.Azure.Container
+	}
+	return "emptyDir (in memory; lost on exit)"
 }

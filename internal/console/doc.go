@@ -1,0 +1,33 @@
+// Package console is berth serve's web console: server-side rendered pages
+// over the same registry, metadata store and authorizer as the API —
+// repositories (searchable, keyset-paginated), a repository's tags (sorted
+// in natural version order, by push time, size or platforms; signature tags
+// folded into badges on their subjects; pull commands to copy), an image
+// (manifest or index, layers and config per platform, referrers, tag
+// history), a status page, and a login form when access control is on.
+//
+// Everything it serves is embedded (templates, one stylesheet, one small
+// script for copying and nothing else), so it works with no network beyond
+// the registry itself. It never answers /v2/: Handler sends those requests,
+// the metrics and /healthz to the API handler it wraps.
+//
+// # Access control
+//
+// The console asks the API's live authorizer (api.Handler.Settings) every
+// request, so a reload applies to both at once. A repository is listed or
+// shown only to an identity that may pull it; a delete is not done here at
+// all but sent through the API handler in-process with an access token the
+// authorizer issues for the signed-in identity, so read-only mode, disabled
+// deletes, pull-through prefixes and roles refuse it exactly as they refuse
+// a client.
+//
+// Sessions are a cookie holding who signed in and until when, signed with
+// a key derived from httpSecret (random when none is set: sessions then
+// end with the process and do not cross replicas). The cookie is HttpOnly,
+// SameSite=Strict, and Secure when the request came over TLS. Every POST
+// carries a CSRF token bound to the session, and a cross-site Origin or
+// Sec-Fetch-Site is refused.
+//
+// It imports the api, registry, metadata and auth packages; none of them
+// imports it.
+package console

@@ -1,0 +1,636 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/internal/auth"
+	"github.com/berth-registry/berth/internal/metadata"
+	"github.com/berth-registry/berth/internal/oci"
+	"github.com/opencontainers/go-digest"
+)
+
+// PageSize is how many repositories a page of the list shows.
+const PageSize = 50
+
+type reposData struct {
+	Query  string
+	Prefix bool
+	Repos  []metadata.RepoSummary
+	Next   string // the query string of the next page; empty on the last
+	First  bool   // this is the first page
+	Hidden bool   // access control is on and nobody is signed in
+}
+
+// repositories lists the repositories the viewer may pull, PageSize at a
+// time after the keyset cursor. Filtering by the authorizer happens here, on
+// names read in batches, so a viewer of one namespace among thousands still
+// gets a full page.
+func (h *Handler) repositories(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	q := r.URL.Query()
+	d := reposData{Query: strings.TrimSpace(q.Get("q")), Prefix: q.Get("match") == "prefix", First: q.Get("after") == ""}
+	f := metadata.RepoFilter{Match: d.Query, Prefix: d.Prefix, After: q.Get("after")}
+	var names []string
+	more := false
+scan:
+	for {
+		batch, m, err := h.meta.ConsoleRepositories(r.Context(), f, 4*PageSize)
+		if err != nil {
+			return err
+		}
+		for _, n := range batch {
+			if !v.may(n, auth.Pull) {
+				continue
+			}
+			if len(names) == PageSize {
+				more = true
+				break scan
+			}
+			names = append(names, n)
+		}
+		if !m || len(batch) == 0 {
+			break
+		}
+		f.After = batch[len(batch)-1]
+	}
+	repos, err := h.meta.RepoSummaries(r.Context(), names)
+	if err != nil {
+		return err
+	}
+	d.Repos = repos
+	if more {
+		nq := url.Values{"after": {names[len(names)-1]}}
+		if d.Query != "" {
+			nq.Set("q", d.Query)
+		}
+		if d.Prefix {
+			nq.Set("match", "prefix")
+		}
+		d.Next = nq.Encode()
+	}
+	d.Hidden = v.authz != nil && v.sess.User == "" && len(repos) == 0
+	return h.render(w, r, v, http.StatusOK, "repos.html", "Repositories", d)
+}
+
+// tagRow is one row of a repository's tag table.
+type tagRow struct {
+	metadata.TagInfo
+	Total     int64
+	Platforms []string
+	Badges    []string // sig, att, sbom tags whose subject this is
+	Ref       string   // host/repo:tag
+	DigestRef string   // host/repo@digest
+}
+
+type repoData struct {
+	Repo      string
+	Rows      []tagRow
+	Hidden    int // signature tags not shown
+	ShowAll   bool
+	Sort, Dir string
+	Sorts     []sortLink
+	Deleted   string
+	Pull      []pullCmd // for the first row, as an example
+}
+
+type sortLink struct {
+	Key, Label, Href, Aria string
+}
+
+// repository shows a repository's tags.
+func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v *viewer, repo string) error {
+	if err := oci.ValidateName(repo); err != nil || !v.may(repo, auth.Pull) {
+		// The same answer for "absent" and "not yours": a viewer learns
+		// nothing of repositories it may not pull.
+		return notFound("repository %s is not known, or you may not pull it", repo)
+	}
+	ok, err := h.meta.RepoExists(r.Context(), repo)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return notFound("repository %s is not known, or you may not pull it", repo)
+	}
+	tags, err := h.meta.RepoTags(r.Context(), repo)
+	if err != nil {
+		return err
+	}
+	sizes, err := h.meta.ManifestSizes(r.Context(), repo)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	d := repoData{Repo: repo, ShowAll: q.Get("all") == "1", Sort: q.Get("sort"), Dir: q.Get("dir"), Deleted: q.Get("deleted")}
+	badges := map[digest.Digest][]string{}
+	for _, t := range tags {
+		if subj, kind, ok := signatureTag(t.Tag); ok {
+			badges[subj] = append(badges[subj], kind)
+		}
+	}
+	host := r.Host
+	for _, t := range tags {
+		if _, _, ok := signatureTag(t.Tag); ok && !d.ShowAll {
+			d.Hidden++
+			continue
+		}
+		d.Rows = append(d.Rows, tagRow{
+			TagInfo: t, Total: sizes[t.Digest], Platforms: h.platforms(r.Context(), repo, t.Digest, t.MediaType),
+			Badges: badges[t.Digest], Ref: host + "/" + repo + ":" + t.Tag, DigestRef: host + "/" + repo + "@" + string(t.Digest),
+		})
+	}
+	switch d.Sort {
+	case "pushed", "size", "platforms":
+	default:
+		d.Sort = "name"
+	}
+	if d.Dir != "asc" && d.Dir != "desc" {
+		d.Dir = "asc"
+		if d.Sort == "pushed" || d.Sort == "size" {
+			d.Dir = "desc"
+		}
+	}
+	less := map[string]func(a, b tagRow) bool{
+		"name":      func(a, b tagRow) bool { return naturalLess(a.Tag, b.Tag) },
+		"pushed":    func(a, b tagRow) bool { return a.Pushed.Before(b.Pushed) },
+		"size":      func(a, b tagRow) bool { return a.Total < b.Total },
+		"platforms": func(a, b tagRow) bool { return strings.Join(a.Platforms, ",") < strings.Join(b.Platforms, ",") },
+	}[d.Sort]
+	sort.SliceStable(d.Rows, func(i, j int) bool {
+		if d.Dir == "desc" {
+			return less(d.Rows[j], d.Rows[i])
+		}
+		return less(d.Rows[i], d.Rows[j])
+	})
+	for _, s := range []struct{ key, label string }{{"name", "Tag"}, {"pushed", "Pushed"}, {"size", "Size"}, {"platforms", "Platforms"}} {
+		dir := "asc"
+		if s.key == "pushed" || s.key == "size" {
+			dir = "desc"
+		}
+		aria := "sort by " + strings.ToLower(s.label)
+		if s.key == d.Sort {
+			if d.Dir == "asc" {
+				dir = "desc"
+			} else {
+				dir = "asc"
+			}
+			aria += ", now " + map[string]string{"asc": "ascending", "desc": "descending"}[d.Dir]
+		}
+		lq := url.Values{"sort": {s.key}, "dir": {dir}}
+		if d.ShowAll {
+			lq.Set("all", "1")
+		}
+		d.Sorts = append(d.Sorts, sortLink{Key: s.key, Label: s.label, Href: "?" + lq.Encode(), Aria: aria})
+	}
+	if len(d.Rows) > 0 {
+		d.Pull = pullCommands(d.Rows[0].Ref, repo, d.Rows[0].Tag)
+	}
+	return h.render(w, r, v, http.StatusOK, "repo.html", repo, d)
+}
+
+// pullCmd is one client's command to pull a reference.
+type pullCmd struct {
+	Tool, Cmd string
+}
+
+// pullCommands are the commands the console offers to copy; console.js
+// builds the same ones (keep them in step).
+func pullCommands(ref, repo, tag string) []pullCmd {
+	base := path.Base(repo)
+	dir := base
+	if tag != "" {
+		dir = base + "-" + tag
+	}
+	return []pullCmd{
+		{"podman", "podman pull " + ref},
+		{"docker", "docker pull " + ref},
+		{"skopeo", "skopeo copy docker://" + ref + " oci:" + dir},
+		{"crane", "crane pull --format=oci " + ref + " " + dir},
+	}
+}
+
+// platforms returns os/arch[/variant] of a manifest: an index's children's,
+// or an image's config's. Read once per digest and cached.
+func (h *Handler) platforms(ctx context.Context, repo string, d digest.Digest, mediaType string) []string {
+	if p, ok := h.plat.get(d); ok {
+		return p
+	}
+	var out []string
+	m, _, err := h.manifest(ctx, repo, d)
+	if err != nil {
+		return nil
+	}
+	switch {
+	case m.IsIndex():
+		for _, c := range m.Manifests {
+			if p := platformString(c.Platform); p != "" && p != "unknown/unknown" && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	case m.Config != nil && isImageConfig(m.Config.MediaType):
+		if c, err := h.config(ctx, repo, m.Config.Digest); err == nil {
+			if p := c.plat(); p != "" {
+				out = []string{p}
+			}
+		}
+	}
+	h.plat.put(d, out)
+	return out
+}
+
+func isImageConfig(mt string) bool {
+	return mt == "application/vnd.oci.image.config.v1+json" || mt == "application/vnd.docker.container.image.v1+json"
+}
+
+type platform struct {
+	OS           string `json:"os"`
+	Architecture string `json:"architecture"`
+	Variant      string `json:"variant"`
+}
+
+func (p platform) String() string {
+	if p.OS == "" && p.Architecture == "" {
+		return ""
+	}
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+func platformString(raw json.RawMessage) string {
+	var p platform
+	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil {
+		return ""
+	}
+	return p.String()
+}
+
+func (h *Handler) manifest(ctx context.Context, repo string, d digest.Digest) (*oci.Manifest, []byte, error) {
+	info, raw, err := h.reg.GetManifest(ctx, repo, string(d))
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := oci.ParseManifest(info.MediaType, raw)
+	return m, raw, err
+}
+
+// imageConfig is the part of an image config the console shows.
+type imageConfig struct {
+	platform
+	Created *time.Time `json:"created"`
+	Config  struct {
+		User       string            `json:"User"`
+		Env        []string          `json:"Env"`
+		Entrypoint []string          `json:"Entrypoint"`
+		Cmd        []string          `json:"Cmd"`
+		WorkingDir string            `json:"WorkingDir"`
+		Labels     map[string]string `json:"Labels"`
+	} `json:"config"`
+}
+
+func (c *imageConfig) plat() string { return c.platform.String() }
+
+// maxConfigSize bounds what is read of a config blob; real ones are a few
+// KiB, and a page must not read a huge blob someone labelled a config.
+const maxConfigSize = 4 << 20
+
+func (h *Handler) config(ctx context.Context, repo string, d digest.Digest) (*imageConfig, error) {
+	b, n, err := h.reg.OpenBlob(ctx, repo, d)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	if n > maxConfigSize {
+		return nil, errors.New("config blob too large to show")
+	}
+	raw, err := io.ReadAll(io.LimitReader(b, maxConfigSize))
+	if err != nil {
+		return nil, err
+	}
+	var c imageConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// imagePart is one image manifest of the page: the image itself, or one
+// platform of an index.
+type imagePart struct {
+	Platform   string
+	Digest     digest.Digest
+	MediaType  string
+	Layers     []oci.Descriptor
+	LayerBytes int64
+	Config     *imageConfig
+	ConfigErr  string
+	Labels     [][2]string
+	Artifact   string // artifactType or config media type of a non-image
+}
+
+type referrerGroup struct {
+	Name  string
+	Items []metadata.Manifest
+}
+
+type imageData struct {
+	Repo       string
+	Digest     digest.Digest
+	MediaType  string
+	Size       int64
+	Index      bool
+	Parts      []imagePart
+	Tags       []string
+	SigTags    []string
+	Referrers  []referrerGroup
+	History    []metadata.TagMove
+	Pull       []pullCmd
+	TagPulls   []tagPull
+	Subject    digest.Digest
+	Annotation [][2]string
+	CanDelete  bool
+	Confirm    bool
+	Delete     string // why deleting is not offered, when it is not
+}
+
+type tagPull struct {
+	Tag  string
+	Cmds []pullCmd
+}
+
+// image shows one manifest or index.
+func (h *Handler) image(w http.ResponseWriter, r *http.Request, v *viewer, repo string, d digest.Digest) error {
+	if err := oci.ValidateName(repo); err != nil || !v.may(repo, auth.Pull) {
+		return notFound("repository %s is not known, or you may not pull it", repo)
+	}
+	ctx := r.Context()
+	rec, err := h.meta.GetManifest(ctx, repo, d)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return notFound("manifest %s is not in repository %s", d, repo)
+	}
+	if err != nil {
+		return err
+	}
+	m, _, err := h.manifest(ctx, repo, d)
+	if err != nil {
+		if _, ok := oci.AsError(err); ok {
+			return notFound("manifest %s is not in repository %s", d, repo)
+		}
+		return err
+	}
+	data := imageData{Repo: repo, Digest: d, MediaType: rec.MediaType, Size: rec.Size, Index: m.IsIndex(), Subject: rec.Subject, Confirm: r.URL.Query().Get("delete") == "confirm"}
+	for k, val := range m.Annotations {
+		data.Annotation = append(data.Annotation, [2]string{k, val})
+	}
+	sort.Slice(data.Annotation, func(i, j int) bool { return data.Annotation[i][0] < data.Annotation[j][0] })
+	if m.IsIndex() {
+		for _, c := range m.Manifests {
+			part := imagePart{Platform: platformString(c.Platform), Digest: c.Digest, MediaType: c.MediaType}
+			if cm, _, err := h.manifest(ctx, repo, c.Digest); err == nil {
+				h.fillPart(ctx, repo, &part, cm)
+			} else {
+				part.ConfigErr = "this child manifest is not in the repository"
+			}
+			data.Parts = append(data.Parts, part)
+		}
+	} else {
+		part := imagePart{Digest: d, MediaType: rec.MediaType}
+		h.fillPart(ctx, repo, &part, m)
+		data.Parts = append(data.Parts, part)
+	}
+	tags, err := h.meta.RepoTags(ctx, repo)
+	if err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if t.Digest == d {
+			data.Tags = append(data.Tags, t.Tag)
+		}
+		if subj, _, ok := signatureTag(t.Tag); ok && subj == d {
+			data.SigTags = append(data.SigTags, t.Tag)
+		}
+	}
+	slices.SortFunc(data.Tags, func(a, b string) int {
+		if naturalLess(a, b) {
+			return -1
+		}
+		return 1
+	})
+	refs, err := h.meta.Referrers(ctx, repo, d)
+	if err != nil {
+		return err
+	}
+	groups := map[string]*referrerGroup{}
+	for _, ref := range refs {
+		g := artifactGroup(ref.ArtifactType)
+		if groups[g] == nil {
+			groups[g] = &referrerGroup{Name: g}
+		}
+		groups[g].Items = append(groups[g].Items, ref)
+	}
+	for _, name := range []string{"Signatures", "SBOMs", "Attestations", "Other artifacts"} {
+		if g := groups[name]; g != nil {
+			data.Referrers = append(data.Referrers, *g)
+		}
+	}
+	if data.History, err = h.meta.ManifestTagHistory(ctx, repo, d); err != nil {
+		return err
+	}
+	host := r.Host
+	data.Pull = pullCommands(host+"/"+repo+"@"+string(d), repo, "")
+	for _, t := range data.Tags {
+		data.TagPulls = append(data.TagPulls, tagPull{t, pullCommands(host+"/"+repo+":"+t, repo, t)})
+	}
+	switch {
+	case h.opts.DisableDelete:
+		data.Delete = "deletes are disabled on this registry"
+	case v.readOnly:
+		data.Delete = "the registry is read-only"
+	case !v.may(repo, auth.Delete):
+		if v.authz != nil && v.sess.User == "" {
+			data.Delete = "sign in as an admin of this repository to delete"
+		}
+	default:
+		data.CanDelete = true
+	}
+	title := repo + "@" + shortDigest(d)
+	return h.render(w, r, v, http.StatusOK, "image.html", title, data)
+}
+
+func (h *Handler) fillPart(ctx context.Context, repo string, part *imagePart, m *oci.Manifest) {
+	part.Layers = m.Layers
+	for _, l := range m.Layers {
+		part.LayerBytes += l.Size
+	}
+	if m.Config == nil {
+		return
+	}
+	if !isImageConfig(m.Config.MediaType) {
+		part.Artifact = m.ReferrerArtifactType()
+		return
+	}
+	c, err := h.config(ctx, repo, m.Config.Digest)
+	if err != nil {
+		part.ConfigErr = "the config could not be read: " + err.Error()
+		return
+	}
+	part.Config = c
+	if part.Platform == "" {
+		part.Platform = c.plat()
+	}
+	for k, val := range c.Config.Labels {
+		part.Labels = append(part.Labels, [2]string{k, val})
+	}
+	sort.Slice(part.Labels, func(i, j int) bool { return part.Labels[i][0] < part.Labels[j][0] })
+}
+
+// delete deletes a manifest by digest through the API handler, with an
+// access token the authorizer issues for the viewer: whatever the API would
+// refuse this identity (a role without delete, read-only, disabled deletes,
+// a pull-through repository) is refused here with the API's own message.
+func (h *Handler) delete(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if err := h.checkPost(r, v); err != nil {
+		return err
+	}
+	repo, ref := r.PostForm.Get("repo"), r.PostForm.Get("digest")
+	d, err := digest.Parse(ref)
+	if err != nil || oci.ValidateName(repo) != nil {
+		return &httpError{http.StatusBadRequest, "the form names no valid repository and digest"}
+	}
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodDelete, "/v2/"+repo+"/manifests/"+string(d), nil)
+	if err != nil {
+		return err
+	}
+	req.Host, req.RemoteAddr = r.Host, r.RemoteAddr
+	if v.authz != nil {
+		tok, err := v.authz.Issue(v.id, []auth.Access{{Type: "repository", Name: repo, Actions: []string{string(auth.Delete)}}})
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+	}
+	rec := &recorder{header: http.Header{}}
+	h.api.ServeHTTP(rec, req)
+	if rec.status/100 != 2 {
+		msg := "the registry refused the delete"
+		var env struct {
+			Errors []struct{ Code, Message string } `json:"errors"`
+		}
+		if json.Unmarshal([]byte(rec.body.String()), &env) == nil && len(env.Errors) > 0 {
+			msg = "the registry refused the delete: " + env.Errors[0].Code + ": " + env.Errors[0].Message
+		}
+		status := rec.status
+		if status == http.StatusUnauthorized {
+			status = http.StatusForbidden // the console's own sign-in is the way, not a challenge
+		}
+		return &httpError{status, msg}
+	}
+	http.Redirect(w, r, "/r/"+repo+"?"+url.Values{"deleted": {string(d)}}.Encode(), http.StatusSeeOther)
+	return nil
+}
+
+// recorder captures the API's answer to an in-process request.
+type recorder struct {
+	header http.Header
+	status int
+	body   strings.Builder
+}
+
+func (c *recorder) Header() http.Header { return c.header }
+func (c *recorder) WriteHeader(s int) {
+	if c.status == 0 {
+		c.status = s
+	}
+}
+func (c *recorder) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	if c.body.Len() < 64<<10 {
+		c.body.Write(b)
+	}
+	return len(b), nil
+}
+
+type statusData struct {
+	Storage  string
+	Usage    metadata.Usage
+	ReadOnly bool
+	Delete   bool
+	Version  string
+	Auth     bool
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	u, err := h.meta.Usage(r.Context())
+	if err != nil {
+		return err
+	}
+	version := h.opts.Version
+	if version == "" {
+		version = "unknown (built without version information)"
+	}
+	return h.render(w, r, v, http.StatusOK, "status.html", "Status", statusData{
+		Storage: h.opts.Storage, Usage: u, ReadOnly: v.readOnly, Delete: !h.opts.DisableDelete, Version: version, Auth: v.authz != nil,
+	})
+}
+
+type loginData struct {
+	Error string
+	Next  string
+}
+
+func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request, v *viewer, msg string, status int) error {
+	if v.authz == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
+	next := r.FormValue("next")
+	return h.render(w, r, v, status, "login.html", "Sign in", loginData{Error: msg, Next: localPath(next)})
+}
+
+// localPath keeps a redirect target on this site.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, "\\") {
+		return "/"
+	}
+	return p
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if err := h.checkPost(r, v); err != nil {
+		return err
+	}
+	if v.authz == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
+	id, err := v.authz.Basic(r.PostForm.Get("username"), r.PostForm.Get("password"))
+	if err != nil {
+		return h.loginForm(w, r, v, "Invalid username or password (or robot token).", http.StatusUnauthorized)
+	}
+	// A new session id at sign-in, so a token planted before it is void.
+	s := session{ID: newSessionID(), User: id.Name, Robot: id.Robot, Exp: h.now().Add(h.lifetime).Unix()}
+	h.setSession(w, r, s)
+	http.Redirect(w, r, localPath(r.PostForm.Get("next")), http.StatusSeeOther)
+	return nil
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if err := h.checkPost(r, v); err != nil {
+		return err
+	}
+	h.setSession(w, r, session{ID: newSessionID(), Exp: h.now().Add(h.lifetime).Unix()})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
