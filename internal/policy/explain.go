@@ -93,8 +93,9 @@ type Explanation struct {
 	Policy      PolicyVerdict `json:"policy"`
 	Pullable    bool          `json:"pullable"`
 	// Result is "pullable", "blocked" (every source tried is blocked),
-	// "rejected" (by policy.json), or "error" (the runtime cannot even
-	// build the list of sources).
+	// "rejected" (by policy.json), "signature-required" (policy.json
+	// accepts it only with a valid signature, which explain cannot check),
+	// or "error" (the runtime cannot even build the list of sources).
 	Result string `json:"result"`
 	// Signatures are the signature requirements of the policy.json scope
 	// that decides (empty when it needs no signature).
@@ -277,6 +278,8 @@ func (n *Node) Explain(input string) (*Explanation, error) {
 		e.Result = "error"
 	case e.Blocked:
 		e.Result = "blocked"
+	case !e.Policy.Allowed && e.Policy.Verdict != "rejected":
+		e.Result = "signature-required"
 	case !e.Policy.Allowed:
 		e.Result = "rejected"
 	default:
@@ -375,6 +378,8 @@ func (e *Explanation) String() string {
 		b.WriteString("result: the runtime fails before pulling (a mirror location cannot be rewritten for this reference)\n")
 	case e.Blocked:
 		b.WriteString("result: refused — every source that would be tried is blocked\n")
+	case e.Result == "signature-required":
+		b.WriteString("result: pullable only with a valid signature (berth policy verify checks the image's signatures)\n")
 	case !e.Policy.Allowed:
 		fmt.Fprintf(&b, "result: refused by policy.json\n")
 	default:

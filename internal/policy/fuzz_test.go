@@ -47,10 +47,60 @@ func FuzzPolicyInputs(f *testing.F) {
 			}
 		}
 		node := loadRendered(t, r.Files)
+		for ns := range in.imagePolicyNamespaces() {
+			if _, ok := r.Files[CRIOPolicyPath(ns)]; !ok && len(in.ClusterImagePolicies) == 0 {
+				t.Fatalf("namespace %s has an ImagePolicy but no %s", ns, CRIOPolicyPath(ns))
+			}
+		}
 		for _, ref := range vectorRefs(in) {
 			if _, err := node.Explain(ref); err != nil {
 				t.Fatalf("explain %s: %v", ref, err)
 			}
+			for ns := range node.Namespaces {
+				if _, err := node.ExplainWith(ref, ExplainOptions{Namespace: ns}); err != nil {
+					t.Fatalf("explain %s in %s: %v", ref, ns, err)
+				}
+			}
+		}
+	})
+}
+
+func (in *Inputs) imagePolicyNamespaces() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range in.ImagePolicies {
+		m[p.Metadata.Namespace] = true
+	}
+	return m
+}
+
+// FuzzPolicySignatureFiles: registries.d files and CRI-O namespace
+// policies read from a node root never panic the loader or explain.
+func FuzzPolicySignatureFiles(f *testing.F) {
+	roots, _ := filepath.Glob(filepath.Join("testdata", "vectors", "*", "expected"))
+	for _, root := range roots {
+		regd, _ := os.ReadFile(filepath.Join(root, filepath.FromSlash(SigstoreRegistriesPath)))
+		crio, _ := filepath.Glob(filepath.Join(root, filepath.FromSlash(CRIOPoliciesDir), "*.json"))
+		var pol []byte
+		if len(crio) > 0 {
+			pol, _ = os.ReadFile(crio[0])
+		}
+		if regd != nil || pol != nil {
+			f.Add(regd, pol, "quay.io/acme/app:v1")
+		}
+	}
+	f.Add([]byte("default-docker: {use-sigstore-attachments: false}\ndocker: {\"*.example.com\": {use-sigstore-attachments: true}}\n"), []byte(`{"default":[{"type":"sigstoreSigned","keyData":"AAAA","signedIdentity":{"type":"remapIdentity","prefix":"a.example.com","signedPrefix":"b.example.com/x"}}]}`), "a.example.com/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+	f.Add([]byte("docker: [1, 2]"), []byte(`{"default":[{"type":"signedBy","keyType":"GPGKeys","keyData":"AAAA"}],"transports":{"docker":{"a.io":[{"type":"sigstoreSigned","pki":{"caRootsData":"AAAA"}}]}}}`), "a.io/x:1")
+	f.Fuzz(func(t *testing.T, regd, crioPolicy []byte, ref string) {
+		base := StockBase()
+		n, err := LoadNode(NamedFile{RegistriesConfPath, base.RegistriesConf}, nil, NamedFile{PolicyJSONPath, base.PolicyJSON})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.LoadSignatureFiles([]NamedFile{{SigstoreRegistriesPath, regd}}, []NamedFile{{CRIOPolicyPath("ns"), crioPolicy}}); err != nil {
+			return
+		}
+		if e, err := n.ExplainWith(ref, ExplainOptions{Namespace: "ns"}); err == nil {
+			_ = e.String()
 		}
 	})
 }

@@ -127,6 +127,7 @@ func Render(in *Inputs, base Base) (*Rendered, error) {
 			}
 		}
 		out.Files[SigstoreRegistriesPath] = sigstoreRegistriesD(scopes, rendered)
+		warnSignedPayload(in, cluster, rendered, warn)
 	}
 
 	for p, b := range renderCAs(in) {

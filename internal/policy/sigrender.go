@@ -330,3 +330,35 @@ func scopeEndpoints(n *NodeRegistries, scope string, reg *Registry) []string {
 	sort.Strings(out)
 	return out
 }
+
+// warnSignedPayload says what a disconnected cluster needs when a
+// signature scope covers the release payload: every mirror that serves it
+// must also serve its signatures (sha256-DIGEST.sig), or nodes refuse it.
+func warnSignedPayload(in *Inputs, cluster scopeRequirements, conf *RegistriesConf, warn func(string, ...any)) {
+	if in.ReleaseImage == "" || conf == nil {
+		return
+	}
+	release, err := reference.ParseNamed(in.ReleaseImage)
+	if err != nil {
+		return
+	}
+	scope := ""
+	for _, s := range policyNamespaces(release.Name()) {
+		if cluster[s] != nil {
+			scope = s
+			break
+		}
+	}
+	if scope == "" {
+		return
+	}
+	var mirrors []string
+	for _, s := range Merge(conf).pullSources(release) {
+		if s.Mirror && s.Skipped == "" && s.Err == "" {
+			mirrors = append(mirrors, s.Name)
+		}
+	}
+	if len(mirrors) > 0 {
+		warn("ClusterImagePolicy scope %q covers the release payload %s: nodes pull it from %s, which must also hold its sigstore signature tags (sha256-<digest>.sig; berth mirror copies them unless --no-referrers), or every node refuses the payload", scope, release.Name(), strings.Join(mirrors, ", "))
+	}
+}
