@@ -29,11 +29,11 @@ func (o Origin) String() string {
 // Inputs is everything a render reads: the cluster's Image config, its
 // mirror sets, the trusted-CA ConfigMaps and the release payload reference.
 type Inputs struct {
-	Image        *Image
-	ICSPs        []ImageContentSourcePolicy
-	IDMSs        []ImageDigestMirrorSet
-	ITMSs        []ImageTagMirrorSet
-	ConfigMaps   []ConfigMap
+	Image      *Image
+	ICSPs      []ImageContentSourcePolicy
+	IDMSs      []ImageDigestMirrorSet
+	ITMSs      []ImageTagMirrorSet
+	ConfigMaps []ConfigMap
 	// ClusterImagePolicies and ImagePolicies are the signature policies, in input order.
 	ClusterImagePolicies []ClusterImagePolicy
 	ImagePolicies        []ImagePolicy
