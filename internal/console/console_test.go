@@ -44,6 +44,7 @@ func TestConsole(t *testing.T) {
 	fx := fill(t, host)
 	base := "http://" + host
 	t.Run("http", func(t *testing.T) { testHTTP(t, base, fx) })
+	t.Run("browser", func(t *testing.T) { testBrowser(t, base, fx) })
 }
 
 func testHTTP(t *testing.T, base string, fx fixture) {
