@@ -23,40 +23,54 @@ import (
 	"github.com/berth-registry/berth/internal/testpeer"
 )
 
-// berthBin is the berth binary TestMain builds once for every test, so the
-// replicas are real processes a SIGKILL really kills.
-var berthBin string
+// The berth binary TestMain builds once for every test, so the replicas
+// are real processes a SIGKILL really kills. The build runs while the first
+// test starts its stores; berth waits for it.
+var (
+	berthBuilt = make(chan struct{})
+	berthBin   string
+	berthErr   error
+)
+
+func berth(t *testing.T) string {
+	t.Helper()
+	<-berthBuilt
+	if berthErr != nil {
+		t.Fatal(berthErr)
+	}
+	return berthBin
+}
 
 // TestMain builds berth with the environment's build settings (scripts/
 // test's CGO_ENABLED and GOFLAGS), so the build cache the other packages'
-// tests filled serves this build too.
+// tests filled serves it; without symbols and DWARF, which only cost link
+// time here.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "berth-failover-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code, err := buildAndRun(m, dir)
+	go func() {
+		defer close(berthBuilt)
+		gomod, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			berthErr = fmt.Errorf("go env GOMOD: %w", err)
+			return
+		}
+		bin := filepath.Join(dir, "berth")
+		cmd := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-ldflags", "-s -w", "-o", bin, "./cmd/berth")
+		cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			berthErr = fmt.Errorf("go build ./cmd/berth: %w\n%s", err, out)
+			return
+		}
+		berthBin = bin
+	}()
+	code := m.Run()
+	<-berthBuilt
 	os.RemoveAll(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	os.Exit(code)
-}
-
-func buildAndRun(m *testing.M, dir string) (int, error) {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return 0, fmt.Errorf("go env GOMOD: %w", err)
-	}
-	berthBin = filepath.Join(dir, "berth")
-	cmd := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-o", berthBin, "./cmd/berth")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go build ./cmd/berth: %w\n%s", err, out)
-	}
-	return m.Run(), nil
 }
 
 // replica is one `berth serve` process; it keeps its address and config
@@ -78,6 +92,7 @@ func newReplicas(t *testing.T, n int) []*replica {
 	t.Helper()
 	pg := testpeer.StartPostgres(t)
 	minio := testpeer.StartMinIO(t)
+	bin := berth(t)
 	dir := t.TempDir()
 	env := append(os.Environ(),
 		config.S3AccessKeyEnv+"="+minio.AccessKey,
@@ -87,7 +102,7 @@ func newReplicas(t *testing.T, n int) []*replica {
 	var rs []*replica
 	for i := range n {
 		r := &replica{
-			name: fmt.Sprintf("replica-%d", i+1), addr: testpeer.FreeAddr(t), bin: berthBin, env: env,
+			name: fmt.Sprintf("replica-%d", i+1), addr: testpeer.FreeAddr(t), bin: bin, env: env,
 			cfg: filepath.Join(dir, fmt.Sprintf("replica-%d.yaml", i+1)), logPath: filepath.Join(dir, fmt.Sprintf("replica-%d.log", i+1)),
 		}
 		conf := fmt.Sprintf(`addr: %s

@@ -176,9 +176,11 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 	go func() {
 		defer close(resumed)
 		waitUntil(clk.killed.Add(500 * time.Millisecond))
+		var rw sync.WaitGroup
 		for _, s := range sessions {
-			resumeSession(t, rec, s1, s3, s.repo, s.loc, s.data)
+			rw.Go(func() { resumeSession(t, rec, s1, s3, s.repo, s.loc, s.data) })
 		}
+		rw.Wait()
 		t.Logf("the %d sessions acknowledged by %s resumed through the survivors by %s", len(sessions), victim.name, time.Since(clk.t0).Round(time.Millisecond))
 	}()
 
