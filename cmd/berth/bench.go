@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-registry/berth/internal/bench"
+	"github.com/berth-registry/berth/internal/units"
 )
 
 // sizeFlag is a byte count flag that accepts units ("1GiB", "16MiB").
@@ -18,10 +19,10 @@ func (f sizeFlag) String() string {
 	if f.n == nil {
 		return ""
 	}
-	return bench.FormatSize(*f.n)
+	return units.FormatBytes(*f.n)
 }
 func (f sizeFlag) Set(s string) error {
-	n, err := bench.ParseSize(s)
+	n, err := units.ParseBytes(s)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/internal/mirror"
+	"github.com/berth-registry/berth/internal/units"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
@@ -361,7 +362,7 @@ func (f *mirrorFlags) checkArchiveFlags(toDir, fromDir string) error {
 }
 
 func (f *mirrorFlags) archiveBytes() (int64, error) {
-	n, err := mirror.ParseSize(f.archiveSize)
+	n, err := units.ParseBytes(f.archiveSize)
 	if err != nil {
 		return 0, fmt.Errorf("--archive-size: %w", err)
 	}
@@ -399,11 +400,9 @@ func (f *mirrorFlags) pack(ctx context.Context, cmd *cobra.Command, dir string) 
 		}
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "mirror: packed %d files into %d archives (%s, %d files split across archives) in %s; carry every berth-archive-*.tar and %s\n",
-		len(set.Files), len(set.Archives), humanMiB(total), split, adir, mirror.ArchiveManifestFile)
+		len(set.Files), len(set.Archives), units.FormatBytes(total), split, adir, mirror.ArchiveManifestFile)
 	return nil
 }
-
-func humanMiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // openFromDir opens --from-dir: a layout, or a directory of archives,
 // unpacked (and verified) into --unpack-dir when one is given, else read in
@@ -437,10 +436,10 @@ func (f *mirrorFlags) openFromDir(ctx context.Context, cmd *cobra.Command, dir s
 	}
 	if f.unpackDir == "" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "mirror: reading %d archives in place from %s: %s of small files extracted and verified, large blobs verified as they are pushed\n",
-			st.Archives, dir, humanMiB(st.Bytes))
+			st.Archives, dir, units.FormatBytes(st.Bytes))
 	} else {
 		fmt.Fprintf(cmd.ErrOrStderr(), "mirror: unpacked %d archives from %s into %s: %d files, %s, every digest verified\n",
-			st.Archives, dir, target, st.Files, humanMiB(st.Bytes))
+			st.Archives, dir, target, st.Files, units.FormatBytes(st.Bytes))
 	}
 	return l, cleanup, nil
 }
@@ -484,7 +483,7 @@ func (f *mirrorFlags) unpackProgress(ctx context.Context, cmd *cobra.Command, di
 				last = now
 				secs := now.Sub(start).Seconds()
 				fmt.Fprintf(stderr, "mirror: unpacking %s: %s of %s verified (%.0f%%), %.1f MiB/s\n",
-					dir, humanMiB(done), humanMiB(total), 100*float64(done)/float64(max(total, 1)), float64(done)/(1<<20)/max(secs, 0.001))
+					dir, units.FormatBytes(done), units.FormatBytes(total), 100*float64(done)/float64(max(total, 1)), float64(done)/(1<<20)/max(secs, 0.001))
 			}
 		}, func() {}
 	}
@@ -523,7 +522,7 @@ the archives.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "unpacked %d archives into %s: %d files, %s, every digest verified\n", st.Archives, toDir, st.Files, humanMiB(st.Bytes))
+			fmt.Fprintf(cmd.OutOrStdout(), "unpacked %d archives into %s: %d files, %s, every digest verified\n", st.Archives, toDir, st.Files, units.FormatBytes(st.Bytes))
 			return nil
 		},
 	}

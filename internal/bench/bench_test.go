@@ -220,26 +220,6 @@ func TestSamplerOnThisProcess(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-		bad  bool
-	}{
-		{"1GiB", 1 << 30, false}, {"16MiB", 16 << 20, false}, {"4M", 4 << 20, false},
-		{"1GB", 1e9, false}, {"512", 512, false}, {"2 KiB", 2048, false}, {"0B", 0, false},
-		{"", 0, true}, {"1.5GiB", 0, true}, {"-1", 0, true}, {"MiB", 0, true}, {"1TiB", 0, true},
-	} {
-		got, err := ParseSize(tc.in)
-		if (err != nil) != tc.bad || got != tc.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.bad)
-		}
-	}
-	if got := FormatSize(16 << 20); got != "16MiB" {
-		t.Errorf("FormatSize(16MiB) = %q", got)
-	}
-}
-
 func TestParseTarget(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"127.0.0.1:5000", "http://127.0.0.1:5000"},

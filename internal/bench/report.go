@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/berth-registry/berth/internal/units"
 )
 
 // Report is the result of one run. Its JSON field names are a stable
@@ -123,8 +125,8 @@ func WriteTable(w io.Writer, r *Report) error {
 	wl := r.Workload
 	fmt.Fprintf(&b, "berth bench %s (seed %d, %s)\n", r.Target, r.Seed, r.Started)
 	fmt.Fprintf(&b, "workload: blob %s (chunks %s); %d images × %d × %s layers, %d workers; manifest GET %d workers × %gs\n\n",
-		FormatSize(wl.BlobSizeBytes), FormatSize(wl.ChunkSizeBytes), wl.Images, wl.LayersPerImage,
-		FormatSize(wl.LayerSizeBytes), wl.Workers, wl.ManifestWorkers, wl.ManifestDuration)
+		units.FormatBytes(wl.BlobSizeBytes), units.FormatBytes(wl.ChunkSizeBytes), wl.Images, wl.LayersPerImage,
+		units.FormatBytes(wl.LayerSizeBytes), wl.Workers, wl.ManifestWorkers, wl.ManifestDuration)
 
 	type row struct {
 		name, rate     string

@@ -14,6 +14,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-registry/berth/internal/units"
 )
 
 // The small-image shape is part of the fixed workload.
@@ -226,14 +228,14 @@ func (r *runner) ceilings(ctx context.Context, c *Ceilings) error {
 	buf := ceilingBuf(r.cfg.Seed)
 	// At least 64 MiB so tiny test workloads still time something.
 	n := max(r.cfg.BlobSize, 64<<20)
-	r.progress("ceiling: sha256 of %s on one core", FormatSize(n))
+	r.progress("ceiling: sha256 of %s on one core", units.FormatBytes(n))
 	c.SHA256MiBs = measureSHA256(n, buf)
-	r.progress("ceiling: write+fsync %s in %s", FormatSize(r.cfg.BlobSize), r.cfg.CeilingDir)
+	r.progress("ceiling: write+fsync %s in %s", units.FormatBytes(r.cfg.BlobSize), r.cfg.CeilingDir)
 	var err error
 	if c.DurableWriteMiBs, err = measureDurableWrite(r.cfg.CeilingDir, r.cfg.BlobSize, buf); err != nil {
 		return err
 	}
-	r.progress("ceiling: one loopback TCP stream of %s", FormatSize(n))
+	r.progress("ceiling: one loopback TCP stream of %s", units.FormatBytes(n))
 	c.LoopbackTCPMiBs, err = measureLoopback(ctx, n, buf)
 	return err
 }
@@ -242,7 +244,7 @@ func (r *runner) largeBlob(ctx context.Context, rep *Report) error {
 	cfg := r.cfg
 	repo := cfg.Repo + "/blob"
 	size := cfg.BlobSize
-	r.progress("digesting the two %s blobs (not timed)", FormatSize(size))
+	r.progress("digesting the two %s blobs (not timed)", units.FormatBytes(size))
 	var monoD, chunkD digest.Digest
 	var wg sync.WaitGroup
 	wg.Go(func() { monoD = ContentDigest(cfg.Seed, "blob-monolithic", size) })

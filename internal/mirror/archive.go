@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -93,32 +92,6 @@ type FilePart struct {
 	Archive string `json:"archive"`
 	Entry   string `json:"entry"`
 	Size    int64  `json:"size"`
-}
-
-// ParseSize reads a byte count: a plain number of bytes, or a number with
-// a binary (KiB, MiB, GiB, TiB) or decimal (kB, MB, GB, TB) unit.
-func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		i++
-	}
-	num, unit := t[:i], strings.TrimSpace(t[i:])
-	mult := map[string]float64{
-		"": 1, "B": 1,
-		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
-		"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40,
-		"kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
-	}
-	m, ok := mult[unit]
-	if !ok || num == "" {
-		return 0, fmt.Errorf("size %q: want a number of bytes with an optional unit, e.g. 700MiB, 4GiB or 4.7GB", s)
-	}
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f*m >= 1<<62 {
-		return 0, fmt.Errorf("size %q: want a number of bytes with an optional unit, e.g. 700MiB, 4GiB or 4.7GB", s)
-	}
-	return int64(f * m), nil
 }
 
 // DefaultArchiveDir is where archives of the layout at layoutDir go unless

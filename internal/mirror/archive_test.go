@@ -188,19 +188,6 @@ func TestArchiveDamage(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"4GiB": 4 << 30, "700MiB": 700 << 20, "4.7GB": 4_700_000_000, "65536": 65536, "16KiB": 16 << 10} {
-		if got, err := mirror.ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "GiB", "4 parsecs", "-1", "1e400"} {
-		if _, err := mirror.ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) accepted", in)
-		}
-	}
-}
-
 // The archive manifest comes off removable media: no path it names may
 // leave the layout, and no input may panic the reader.
 func FuzzReadArchiveSet(f *testing.F) {

@@ -18,6 +18,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-registry/berth/internal/units"
 )
 
 // Options tune a Copier. The zero value copies every platform and the
@@ -112,7 +114,7 @@ func (s *Summary) String() string {
 	}
 	return fmt.Sprintf("%d images (%d failed), %d manifests and %d referrers written; blobs: %d copied, %d already there, %d mounted, %d shared between images; %s in %s (%.1f MiB/s)",
 		s.Images, s.Failed, s.Manifests, s.Referrers, s.BlobsCopied, s.BlobsSkipped, s.BlobsMounted, s.BlobsShared,
-		humanBytes(s.Bytes), s.Duration.Round(time.Millisecond), mibs)
+		units.FormatBytes(s.Bytes), s.Duration.Round(time.Millisecond), mibs)
 }
 
 // Err lists every failed image, or returns nil.
@@ -127,18 +129,6 @@ func (s *Summary) Err() error {
 		return nil
 	}
 	return fmt.Errorf("%d of %d images failed:\n%w", len(errs), s.Images, errors.Join(errs...))
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // EventKind says what an Event reports.
