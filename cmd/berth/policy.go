@@ -22,10 +22,13 @@ func newPolicyCmd() *cobra.Command {
 		Use:   "policy",
 		Short: "Render the cluster's registry configuration into the files a node's runtime reads",
 		Long: `Turn OpenShift's image configuration (Image "cluster", ImageContentSourcePolicy,
-ImageDigestMirrorSet, ImageTagMirrorSet and the trusted-CA ConfigMap) into the
-registries.conf, policy.json and certs.d files a node's container runtime reads,
-following the cluster's own rules; check such inputs; and explain where a node
-would pull an image from and whether its policy admits it.`,
+ImageDigestMirrorSet, ImageTagMirrorSet, the trusted-CA ConfigMap, and the
+signature policies ClusterImagePolicy and ImagePolicy) into the
+registries.conf, policy.json, registries.d, CRI-O namespace policies and
+certs.d files a node's container runtime reads, following the cluster's own
+rules; check such inputs; explain where a node would pull an image from,
+whether its policy admits it and which signatures it requires; and verify,
+by fetching the image and its signatures, that a node would accept it.`,
 	}
 	cmd.AddCommand(newPolicyRenderCmd(), newPolicyCheckCmd(), newPolicyExplainCmd(), newPolicyVerifyCmd(), newPolicyCacheCmd())
 	return cmd
@@ -48,14 +51,40 @@ func newPolicyRenderCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "render --out DIR FILE|DIR...",
-		Short: "Write registries.conf, policy.json and certs.d under a node root, and say what changed",
+		Short: "Write registries.conf, policy.json, registries.d, CRI-O namespace policies and certs.d under a node root, and say what changed",
 		Long: `Render reads YAML files (multi-document; directories are read recursively for
 *.yaml, *.yml and *.json) and writes, under --out as a node root:
 
   etc/containers/registries.conf
   etc/containers/registries.conf.d/01-image-searchRegistries.conf  (when search registries are set)
   etc/containers/policy.json
+  etc/containers/registries.d/sigstore-registries.yaml  (when a signature policy has scopes)
+  etc/crio/policies/NAMESPACE.json                      (per namespace with an ImagePolicy)
   etc/docker/certs.d/HOST[:PORT]/ca.crt and etc/containers/certs.d/HOST[:PORT]/ca.crt
+
+The inputs are config.openshift.io/v1 Image "cluster", ImageDigestMirrorSet,
+ImageTagMirrorSet, operator.openshift.io/v1alpha1 ImageContentSourcePolicy,
+a v1 ConfigMap of registry CAs, and the signature policies
+config.openshift.io/v1 (or v1alpha1) ClusterImagePolicy and ImagePolicy:
+
+  apiVersion: config.openshift.io/v1
+  kind: ClusterImagePolicy
+  metadata: {name: release}
+  spec:
+    scopes: [quay.io/openshift-release-dev]   # repository, registry or *.domain
+    policy:
+      rootOfTrust:
+        policyType: PublicKey                 # or FulcioCAWithRekor, PKI
+        publicKey: {keyData: <base64 of the PEM public key>}
+      signedIdentity: {matchPolicy: MatchRepoDigestOrExact}  # or MatchRepository, ExactRepository, RemapIdentity
+
+Each ClusterImagePolicy scope becomes a sigstoreSigned requirement in
+policy.json and a use-sigstore-attachments entry in registries.d (so the
+runtime fetches signatures from the registry and from its mirrors). An
+ImagePolicy (namespaced, same spec) adds its scopes to that namespace's
+etc/crio/policies/NAMESPACE.json; a ClusterImagePolicy scope equal to or
+covering an ImagePolicy scope wins, and the ImagePolicy scope is dropped
+with a warning.
 
 The whole root is replaced at once: files are written to a directory beside
 --out and swapped into place, so a failed render leaves the old root intact and
@@ -107,8 +136,10 @@ func newPolicyCheckCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check FILE|DIR...",
 		Short: "Validate inputs only: report every problem at once, exit 1 on any",
-		Long: `Check parses and validates the inputs the way render does, without writing
-anything. Every problem is printed, each naming its file, document (0-based),
+		Long: `Check parses and validates the inputs the way render does (every kind render
+reads, ClusterImagePolicy and ImagePolicy included: scope grammar, root of
+trust and its base64 PEM data, signedIdentity, and scopes that conflict with
+allowedRegistries or blockedRegistries), without writing anything. Every problem is printed, each naming its file, document (0-based),
 the line the document starts on, and the field. The exit code is 1 when there
 is any problem.`,
 		Args: cobra.MinimumNArgs(1),
@@ -143,20 +174,27 @@ is any problem.`,
 func newPolicyExplainCmd() *cobra.Command {
 	var (
 		root           string
+		namespace      string
 		output         string
 		importCheck    bool
 		from           []string
 		importInsecure string
 	)
 	cmd := &cobra.Command{
-		Use:   "explain --root DIR IMAGE_REF | explain --import -f FILE|DIR IMAGE_REF",
+		Use:   "explain --root DIR [--namespace NS] IMAGE_REF | explain --import -f FILE|DIR IMAGE_REF",
 		Short: "Explain where a node pulls an image from and whether policy admits it",
 		Long: `Explain reads a rendered node root (--root) the way the container runtime does
 and prints, for one image reference: the pull sources in order (mirror or
 source, insecure or not, skipped because a mirror is digest-only or tag-only,
-blocked and by which entry), and policy.json's verdict with the scope that
-decided it. policy.json judges the reference as written, never the mirror that
-serves it.
+blocked and by which entry, fetching sigstore attachments or not), and
+policy.json's verdict with the scope that decided it and the signatures that
+scope requires (a ClusterImagePolicy's sigstoreSigned: root of trust with
+key fingerprints, Rekor key, certificate subject, and the signedIdentity rule
+with what the signature must claim for this reference). policy.json judges the
+reference as written, never the mirror that serves it. With --namespace NS it
+also answers for pods of NS, by etc/crio/policies/NS.json (an ImagePolicy)
+when the root has one. Explain reads files only; berth policy verify fetches
+the image and its signatures and judges them.
 
 With --import it answers instead whether the cluster's API server admits an
 image stream import from the reference (allowedRegistriesForImport, the
@@ -206,7 +244,7 @@ given with -f.`,
 			if err != nil {
 				return err
 			}
-			e, err := node.Explain(args[0])
+			e, err := node.ExplainWith(args[0], policy.ExplainOptions{Namespace: namespace})
 			if err != nil {
 				return err
 			}
@@ -217,7 +255,8 @@ given with -f.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&root, "root", "", "node root to read etc/containers/registries.conf(.d) and policy.json from")
+	cmd.Flags().StringVar(&root, "root", "", "node root to read etc/containers/registries.conf(.d), policy.json, registries.d and etc/crio/policies from")
+	cmd.Flags().StringVar(&namespace, "namespace", "", "also answer for pods of this namespace (its etc/crio/policies/NS.json, written for an ImagePolicy)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&importCheck, "import", false, "answer whether an image stream import from IMAGE_REF is admitted, instead of a node pull")
 	cmd.Flags().StringArrayVarP(&from, "file", "f", nil, "with --import: input YAML file or directory (repeatable)")

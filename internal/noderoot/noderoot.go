@@ -20,7 +20,7 @@ var errNoExchange = errors.New("no atomic directory exchange")
 // to replace.
 func Rendered(rel string) bool {
 	switch rel {
-	case policy.RegistriesConfPath, policy.SearchDropInPath, policy.PolicyJSONPath, sigstoreRegistriesPath:
+	case policy.RegistriesConfPath, policy.SearchDropInPath, policy.PolicyJSONPath, policy.SigstoreRegistriesPath:
 		return true
 	}
 	for _, d := range []string{policy.DockerCertsDir, policy.ContainersCertsDir} {
@@ -29,7 +29,7 @@ func Rendered(rel string) bool {
 			return true
 		}
 	}
-	if ns, ok := strings.CutPrefix(rel, crioPoliciesDir+"/"); ok && !strings.Contains(ns, "/") && strings.HasSuffix(ns, ".json") && len(ns) > len(".json") {
+	if ns, ok := strings.CutPrefix(rel, policy.CRIOPoliciesDir+"/"); ok && !strings.Contains(ns, "/") && strings.HasSuffix(ns, ".json") && len(ns) > len(".json") {
 		return true
 	}
 	return false
@@ -219,20 +219,45 @@ func Load(root string) (*policy.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	names, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(RegistriesConfDir), "*.conf"))
+	drops, err := readDir(root, RegistriesConfDir, ".conf")
+	if err != nil {
+		return nil, err
+	}
+	regd, err := readDir(root, policy.RegistriesDDir, ".yaml")
+	if err != nil {
+		return nil, err
+	}
+	crio, err := readDir(root, policy.CRIOPoliciesDir, ".json")
+	if err != nil {
+		return nil, err
+	}
+	n, err := policy.LoadNode(conf, drops, pol)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.LoadSignatureFiles(regd, crio); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// readDir reads the files of one directory of the root with the given
+// suffix, in name order (the runtime's order); a missing directory has none.
+func readDir(root, rel, suffix string) ([]policy.NamedFile, error) {
+	names, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(rel), "*"+suffix))
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(names)
-	var drops []policy.NamedFile
+	var files []policy.NamedFile
 	for _, n := range names {
 		b, err := os.ReadFile(n)
 		if err != nil {
 			return nil, err
 		}
-		drops = append(drops, policy.NamedFile{Name: n, Data: b})
+		files = append(files, policy.NamedFile{Name: n, Data: b})
 	}
-	return policy.LoadNode(conf, drops, pol)
+	return files, nil
 }
 
 // readable is root, or the old root an interrupted fallback swap left

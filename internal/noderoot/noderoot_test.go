@@ -33,10 +33,10 @@ func rootA() map[string][]byte {
 
 func rootB() map[string][]byte {
 	files := map[string][]byte{
-		policy.RegistriesConfPath:                    []byte("# B\n"),
-		policy.PolicyJSONPath:                        []byte(`{"default":[{"type":"reject"}]}`),
-		"etc/crio/policies/team-a.json":              []byte(`{"default":[{"type":"reject"}]}`),
-		RegistriesDDir + "/sigstore-registries.yaml": []byte("docker: {}\n"),
+		policy.RegistriesConfPath:       []byte("# B\n"),
+		policy.PolicyJSONPath:           []byte(`{"default":[{"type":"reject"}]}`),
+		"etc/crio/policies/team-a.json": []byte(`{"default":[{"type":"reject"}]}`),
+		policy.SigstoreRegistriesPath:   []byte("docker: {}\n"),
 	}
 	for i := 0; i < 4; i++ {
 		files[fmt.Sprintf("%s/b%d.example.com/ca.crt", policy.ContainersCertsDir, i)] = bytes.Repeat([]byte{'b'}, 32<<10)

@@ -2,22 +2,13 @@ package noderoot
 
 import (
 	"path/filepath"
-	"strings"
+
+	"github.com/berth-registry/berth/internal/policy"
 )
 
-// Paths a node's runtime reads, relative to the root, beside the ones
-// internal/policy renders.
-const (
-	// RegistriesConfDir holds registries.conf drop-ins, read in name order.
-	RegistriesConfDir = "etc/containers/registries.conf.d"
-	// RegistriesDDir holds registries.d: where signatures are looked up
-	// (use-sigstore-attachments, lookaside).
-	RegistriesDDir = "etc/containers/registries.d"
-	// crioPoliciesDir holds CRI-O's per-namespace policies, NAMESPACE.json
-	// (CRI-O's signature_policy_dir).
-	crioPoliciesDir        = "etc/crio/policies"
-	sigstoreRegistriesPath = RegistriesDDir + "/sigstore-registries.yaml"
-)
+// RegistriesConfDir holds registries.conf drop-ins, read in name order
+// (relative to the root, like the paths internal/policy names).
+const RegistriesConfDir = "etc/containers/registries.conf.d"
 
 // File is the path of rel (slash-separated) under root.
 func File(root, rel string) string {
@@ -28,5 +19,5 @@ func File(root, rel string) string {
 // (CRI-O uses it instead of policy.json for that namespace's pods when it
 // exists).
 func NamespacePolicy(root, namespace string) string {
-	return File(root, crioPoliciesDir+"/"+strings.TrimSpace(namespace)+".json")
+	return File(root, policy.CRIOPolicyPath(namespace))
 }

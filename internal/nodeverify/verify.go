@@ -141,7 +141,7 @@ func systemContext(o Options, cacheDir string) (*types.SystemContext, error) {
 		RootForImplicitAbsolutePaths: root,
 		SystemRegistriesConfPath:     noderoot.File(root, policy.RegistriesConfPath),
 		SystemRegistriesConfDirPath:  noderoot.File(root, noderoot.RegistriesConfDir),
-		RegistriesDirPath:            noderoot.File(root, noderoot.RegistriesDDir),
+		RegistriesDirPath:            noderoot.File(root, policy.RegistriesDDir),
 		SignaturePolicyPath:          noderoot.File(root, policy.PolicyJSONPath),
 		AuthFilePath:                 o.AuthFile,
 		OSChoice:                     osChoice,
