@@ -161,7 +161,7 @@ func (h *Handler) cachedBlob(w http.ResponseWriter, r *http.Request, pt *pullthr
 		if rerr != nil {
 			// Headers are gone: break the connection so the client sees a
 			// truncated body, never a complete wrong one.
-			h.log.WarnContext(r.Context(), "pull-through: blob stream failed", "repository", rt.Repo, "digest", d, "err", rerr)
+			h.log.WarnContext(r.Context(), "pull-through: blob stream failed", "repository", rt.Repo, "digest", d, "error", rerr)
 			panic(http.ErrAbortHandler)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -26,7 +27,7 @@ import (
 func AuthFiles(explicit string, getenv func(string) string) []string {
 	var files []string
 	add := func(p string) {
-		if p != "" && !contains(files, p) {
+		if p != "" && !slices.Contains(files, p) {
 			files = append(files, p)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -430,7 +431,7 @@ func normalize(ms []MirrorSource) []MirrorSource {
 			order = append(order, m.Source)
 		}
 		for _, mi := range m.Mirrors {
-			if mi != m.Source && !contains(e.Mirrors, mi) {
+			if mi != m.Source && !slices.Contains(e.Mirrors, mi) {
 				e.Mirrors = append(e.Mirrors, mi)
 			}
 		}
@@ -443,13 +444,4 @@ func normalize(ms []MirrorSource) []MirrorSource {
 		}
 	}
 	return out
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -145,7 +145,7 @@ func (c *Cache) Blob(ctx context.Context, repo string, d digest.Digest) (*Blob, 
 			<-f.done
 			if f.err == nil {
 				if err := c.reg.LinkCommittedBlob(c.ctx, repo, d); err != nil {
-					c.log.Warn("pull-through: linking a filled blob failed", "repository", repo, "digest", d, "err", err)
+					c.log.Warn("pull-through: linking a filled blob failed", "repository", repo, "digest", d, "error", err)
 				}
 			}
 		}()
@@ -226,7 +226,7 @@ func (c *Cache) runFill(f *fill) {
 			c.failed(u, "blob "+upRepo+"@"+string(f.d), err)
 			err = unavailable(u, f.repo+"@"+string(f.d), err)
 		}
-		c.log.Warn("pull-through: blob fill failed", "upstream", u.Prefix, "repository", f.repo, "digest", f.d, "bytes", cr.n, "err", err)
+		c.log.Warn("pull-through: blob fill failed", "upstream", u.Prefix, "repository", f.repo, "digest", f.d, "bytes", cr.n, "error", err)
 		f.err = err
 	} else {
 		c.log.Info("pull-through: blob filled", "upstream", u.Prefix, "repository", f.repo, "digest", f.d, "bytes", cr.n, "duration", time.Since(start))

@@ -186,7 +186,7 @@ func (c *Cache) failed(u *upstream, what string, err error) {
 	u.lastErr = err
 	u.mu.Unlock()
 	c.m.upstreamErrors.WithLabelValues(u.Prefix, reason(err)).Inc()
-	c.log.Warn("pull-through: upstream failed", "upstream", u.Prefix, "host", u.Client.Host(), "what", what, "err", err)
+	c.log.Warn("pull-through: upstream failed", "upstream", u.Prefix, "host", u.Client.Host(), "what", what, "error", err)
 }
 
 func (u *upstream) ok() {
@@ -316,7 +316,7 @@ func (c *Cache) Run(ctx context.Context) {
 	for {
 		if c.opts.MaxSize > 0 || c.opts.MaxUnusedAge > 0 {
 			if _, err := c.Evict(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("pull-through: eviction failed", "err", err)
+				c.log.Warn("pull-through: eviction failed", "error", err)
 			}
 		}
 		select {

@@ -94,7 +94,7 @@ func (c *Cache) fetchManifest(ctx context.Context, u *upstream, repo, upRepo, re
 	if err != nil {
 		var e *oci.Error
 		if errors.As(err, &e) {
-			c.log.Warn("pull-through: upstream manifest refused", "upstream", u.Prefix, "repository", repo, "ref", ref, "err", err)
+			c.log.Warn("pull-through: upstream manifest refused", "upstream", u.Prefix, "repository", repo, "ref", ref, "error", err)
 			return oci.Errorf(oci.ErrManifestInvalid, "upstream %s sent an invalid manifest for %s: %s", u.Prefix, ref, e.Message).WithStatus(502)
 		}
 		return err
@@ -212,7 +212,7 @@ func (c *Cache) markPulled(ctx context.Context, repo string, d digest.Digest) {
 	}
 	c.mu.Unlock()
 	if err := c.reg.MarkPulled(context.WithoutCancel(ctx), repo, d, now); err != nil {
-		c.log.Warn("pull-through: recording a pull failed", "repository", repo, "digest", d, "err", err)
+		c.log.Warn("pull-through: recording a pull failed", "repository", repo, "digest", d, "error", err)
 	}
 }
 

@@ -10,5 +10,11 @@
 //     is a no-op that discards the duplicate upload;
 //   - an Append that fails leaves the upload exactly as it was before it;
 //   - nothing in this package verifies digests: callers hash while they
-//     stream and commit only what they verified.
+//     stream and commit only what they verified;
+//   - Stat and Walk agree on a blob's commit time, read afresh from the
+//     store: gc marks by one and re-checks by the other.
+//
+// Instrument wraps any Backend with the cluster registry's storage metrics;
+// the wrapper has exactly the optional interfaces of what it wraps, so
+// callers' type assertions (ConditionalDeleter) answer as before.
 package storage

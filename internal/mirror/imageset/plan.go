@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -349,7 +350,7 @@ func (p *Plan) planReleases(ctx context.Context, in *planInput, graphs GraphSour
 		if !upgradePath {
 			r.UpgradePath = false
 		}
-		if !contains(r.Channels, channel) {
+		if !slices.Contains(r.Channels, channel) {
 			r.Channels = append(r.Channels, channel)
 		}
 	}

@@ -3,6 +3,7 @@ package imageset
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/blang/semver/v4"
@@ -91,7 +92,7 @@ func (v *validator) platform(base string, p *Platform) {
 		switch {
 		case archAliases[a] != "":
 			v.add(ap, "%q: the update graph spells it %q", a, archAliases[a])
-		case !contains(Architectures, a):
+		case !slices.Contains(Architectures, a):
 			v.add(ap, "%q is not a release architecture: want one of %s", a, strings.Join(Architectures, ", "))
 		case seen[a]:
 			v.add(ap, "%q is listed twice", a)
@@ -237,13 +238,4 @@ func (v *validator) platforms(base string, ps []InstancePlatform) {
 			v.add(pp+".architecture", "required, e.g. amd64")
 		}
 	}
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
