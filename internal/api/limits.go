@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/berth-registry/berth/internal/oci"
@@ -67,5 +66,5 @@ func (l *limiter) acquire(ctx context.Context) (func(), error) {
 }
 
 func tooMany(why string) error {
-	return oci.Errorf(oci.ErrTooManyRequests, "too many requests: %s; retry later", why).WithStatus(http.StatusTooManyRequests)
+	return oci.Errorf(oci.ErrTooManyRequests, "too many requests: %s; retry later", why)
 }
