@@ -193,12 +193,16 @@ func (r *Registry) session(ctx context.Context, repo, id string) error {
 	if err != nil || !hmac.Equal([]byte(r.sign(repo, nonce)), []byte(id[32:])) {
 		return unknown
 	}
+	// A failing metadata store is a 500 the client retries, not an unknown
+	// session it would abandon.
 	owner, err := r.meta.UploadRepo(ctx, id)
-	if errors.Is(err, metadata.ErrNotFound) || owner != repo {
+	switch {
+	case errors.Is(err, metadata.ErrNotFound):
 		return unknown
-	}
-	if err != nil {
+	case err != nil:
 		return internal(err)
+	case owner != repo:
+		return unknown
 	}
 	return nil
 }
