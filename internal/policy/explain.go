@@ -385,6 +385,15 @@ func (e *Explanation) String() string {
 	default:
 		b.WriteString("result: pullable\n")
 	}
+	if v := e.Namespace; v != nil {
+		fmt.Fprintf(&b, "result for pods in namespace %s: %s\n", v.Namespace, map[string]string{
+			"pullable":           "pullable",
+			"rejected":           "refused by " + CRIOPolicyPath(v.Namespace),
+			"signature-required": "pullable only with a valid signature",
+			"blocked":            "refused — every source that would be tried is blocked",
+			"error":              "the runtime fails before pulling",
+		}[v.Result])
+	}
 	for _, n := range e.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}

@@ -182,6 +182,9 @@ type NamespaceVerdict struct {
 	File       string          `json:"file"`
 	Policy     PolicyVerdict   `json:"policy"`
 	Signatures []SignatureRule `json:"signatures,omitempty"`
+	// Result is Explanation.Result for the namespace's pods: the same pull
+	// sources, judged by the namespace's policy.
+	Result string `json:"result"`
 }
 
 // requirementProbe reads the fields of policy.json requirements Berth explains.
@@ -415,6 +418,16 @@ func (n *Node) ExplainWith(input string, opt ExplainOptions) (*Explanation, erro
 	}
 	v.Policy = p.verdict(ref)
 	v.Signatures = signatureRules(p, v.Policy.Scope, ref)
+	switch {
+	case e.Result == "error" || e.Result == "blocked":
+		v.Result = e.Result
+	case v.Policy.Allowed:
+		v.Result = "pullable"
+	case v.Policy.Verdict == "rejected":
+		v.Result = "rejected"
+	default:
+		v.Result = "signature-required"
+	}
 	e.Namespace = v
 	return e, nil
 }

@@ -103,6 +103,24 @@ func TestPolicyVectorsGolden(t *testing.T) {
 				ex.WriteString(explainLine(t, node, ref))
 			}
 			golden(t, filepath.Join(v.dir, "explain.golden"), ex.Bytes())
+			if objs := signatureObjects(v.in); len(objs) > 0 {
+				// The text berth policy explain prints, for the first
+				// scope of each policy, in the last policy's namespace.
+				var txt bytes.Buffer
+				ns := objs[len(objs)-1].namespace
+				for _, o := range objs {
+					ref := o.spec.Scopes[0]
+					if validSource(ref) {
+						ref = strings.Replace(ref, "*.", "a.", 1) + "/app:v1"
+					}
+					e, err := node.ExplainWith(ref, ExplainOptions{Namespace: ns})
+					if err != nil {
+						t.Fatal(err)
+					}
+					fmt.Fprintf(&txt, "$ berth policy explain %s --namespace %q\n%s\n", ref, ns, e.String())
+				}
+				golden(t, filepath.Join(v.dir, "explain-text.golden"), txt.Bytes())
+			}
 
 			if imp, err := os.ReadFile(filepath.Join(v.dir, "imports")); err == nil {
 				var out bytes.Buffer
