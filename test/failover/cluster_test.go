@@ -86,9 +86,10 @@ type replica struct {
 	exited chan struct{}
 }
 
-// newReplicas writes one config per replica (same bucket, same database,
-// same httpSecret) and starts them.
-func newReplicas(t *testing.T, n int) []*replica {
+// newCluster writes one config per replica (same bucket, same database,
+// same httpSecret), starts them, and returns them with their PostgreSQL
+// server.
+func newCluster(t *testing.T, n int) ([]*replica, *testpeer.Postgres) {
 	t.Helper()
 	pg := testpeer.StartPostgres(t)
 	minio := testpeer.StartMinIO(t)
@@ -124,7 +125,7 @@ shutdownTimeout: 5s
 		t.Cleanup(r.stop)
 		rs = append(rs, r)
 	}
-	return rs
+	return rs, pg
 }
 
 // start runs the replica and waits until it answers /healthz.

@@ -53,7 +53,7 @@ func runLength(t *testing.T) time.Duration {
 func TestReplicaKilledUnderLoad(t *testing.T) {
 	total := runLength(t)
 	began := time.Now()
-	rs := newReplicas(t, 3)
+	rs, _ := newCluster(t, 3)
 	t.Logf("MinIO, PostgreSQL and 3 replicas up in %s", time.Since(began).Round(time.Millisecond))
 	victim := rs[1]
 	lb, base := startBalancer(t, rs)
