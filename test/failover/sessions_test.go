@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -213,15 +212,10 @@ func metadataConnectionsCut(t *testing.T, rs []*replica, pg *testpeer.Postgres) 
 // database, and returns how many it ended.
 func terminateBackends(t *testing.T, pg *testpeer.Postgres) int {
 	t.Helper()
-	psql := testpeer.Need(t, "psql")
-	out, err := exec.Command(psql, pg.DSN, "-XAtc",
-		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).CombinedOutput()
-	if err != nil {
-		t.Fatalf("psql: %v\n%s", err, out)
-	}
+	out := pg.SQL(t, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
 	var n int
-	if _, err := fmt.Sscan(string(out), &n); err != nil || n == 0 {
-		t.Fatalf("psql terminated %q connections; want some", out)
+	if _, err := fmt.Sscan(out, &n); err != nil || n == 0 {
+		t.Fatalf("PostgreSQL terminated %q connections; want some", out)
 	}
 	return n
 }
