@@ -181,6 +181,19 @@ func (r *replica) kill(t *testing.T) {
 	<-exited
 }
 
+// alive says whether the replica's process is running.
+func (r *replica) alive() bool {
+	r.mu.Lock()
+	exited := r.exited
+	r.mu.Unlock()
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}
+
 // stop ends the replica at the end of the test (SIGTERM, then SIGKILL).
 func (r *replica) stop() {
 	r.mu.Lock()
