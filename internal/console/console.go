@@ -69,7 +69,7 @@ type Handler struct {
 	static   map[string]staticFile
 	cssPath  string
 	jsPath   string
-	plat     platformCache
+	plat     summaryCache
 }
 
 type staticFile struct {
@@ -101,7 +101,7 @@ func New(opts Options) (*Handler, error) {
 			return nil, err
 		}
 	}
-	h.plat.m = map[digest.Digest][]string{}
+	h.plat.m = map[digest.Digest]manifestSummary{}
 	// Static files are named by their content's hash, so they can be
 	// cached for good and a new binary's never mixes with an old one's.
 	h.static = map[string]staticFile{}
@@ -252,26 +252,32 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, v *viewer, 
 	}
 }
 
-// platformCache remembers the platforms of a manifest: a manifest never
-// changes under its digest, so an entry never goes stale.
-type platformCache struct {
-	mu sync.Mutex
-	m  map[digest.Digest][]string
+// manifestSummary is what the tag table shows of a manifest (see summary).
+type manifestSummary struct {
+	platforms []string
+	size      int64
 }
 
-const platformCacheMax = 200_000
+// summaryCache remembers manifests' summaries: a manifest never changes
+// under its digest, so an entry never goes stale.
+type summaryCache struct {
+	mu sync.Mutex
+	m  map[digest.Digest]manifestSummary
+}
 
-func (c *platformCache) get(d digest.Digest) ([]string, bool) {
+const summaryCacheMax = 200_000
+
+func (c *summaryCache) get(d digest.Digest) (manifestSummary, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.m[d]
 	return p, ok
 }
 
-func (c *platformCache) put(d digest.Digest, p []string) {
+func (c *summaryCache) put(d digest.Digest, p manifestSummary) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= platformCacheMax {
+	if len(c.m) >= summaryCacheMax {
 		clear(c.m)
 	}
 	c.m[d] = p

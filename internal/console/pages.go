@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,6 +102,8 @@ type repoData struct {
 	Sorts     []sortLink
 	Deleted   string
 	Pull      []pullCmd // for the first row, as an example
+	Count     int
+	Body      template.HTML // the rows, see tagRows
 }
 
 type sortLink struct {
@@ -124,10 +128,6 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v *viewer, 
 	if err != nil {
 		return err
 	}
-	sizes, err := h.meta.ManifestSizes(r.Context(), repo)
-	if err != nil {
-		return err
-	}
 	q := r.URL.Query()
 	d := repoData{Repo: repo, ShowAll: q.Get("all") == "1", Sort: q.Get("sort"), Dir: q.Get("dir"), Deleted: q.Get("deleted")}
 	badges := map[digest.Digest][]string{}
@@ -142,8 +142,9 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v *viewer, 
 			d.Hidden++
 			continue
 		}
+		sum := h.summary(r.Context(), repo, t.Digest)
 		d.Rows = append(d.Rows, tagRow{
-			TagInfo: t, Total: sizes[t.Digest], Platforms: h.platforms(r.Context(), repo, t.Digest, t.MediaType),
+			TagInfo: t, Total: sum.size, Platforms: sum.platforms,
 			Badges: badges[t.Digest], Ref: host + "/" + repo + ":" + t.Tag, DigestRef: host + "/" + repo + "@" + string(t.Digest),
 		})
 	}
@@ -193,7 +194,36 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v *viewer, 
 	if len(d.Rows) > 0 {
 		d.Pull = pullCommands(d.Rows[0].Ref, repo, d.Rows[0].Tag)
 	}
+	d.Count = len(d.Rows)
+	d.Body = tagRows(repo, d.Rows)
+	d.Rows = nil
 	return h.render(w, r, v, http.StatusOK, "repo.html", repo, d)
+}
+
+// tagRows renders the rows of the tag table. A repository may have
+// thousands of tags, and html/template's reflective walk costs tens of
+// microseconds a row; this writes the same markup directly, every value
+// through template.HTMLEscapeString (attributes are always quoted). Keep
+// it in step with the table head in repo.html.
+func tagRows(repo string, rows []tagRow) template.HTML {
+	var b strings.Builder
+	b.Grow(len(rows) * 900)
+	e := template.HTMLEscapeString
+	for _, t := range rows {
+		tag, d := e(t.Tag), e(string(t.Digest))
+		b.WriteString(`<tr data-tag="` + tag + `" data-pushed="` + strconv.FormatInt(t.Pushed.UnixNano(), 10) + `">` + "\n")
+		b.WriteString(`<td><a href="/r/` + e(repo) + "@" + d + `">` + tag + `</a>`)
+		for _, k := range t.Badges {
+			b.WriteString(` <span class="badge badge-` + e(k) + `" title="has a ` + e(k) + ` tag">` + e(k) + `</span>`)
+		}
+		b.WriteString("</td>\n")
+		b.WriteString(`<td><code title="` + d + `">` + e(shortDigest(t.Digest)) + `</code> <button type="button" class="copy" data-copy="` + d + `" aria-label="Copy the digest of ` + tag + `">Copy</button></td>` + "\n")
+		b.WriteString(`<td><time datetime="` + t.Pushed.UTC().Format(time.RFC3339) + `">` + fmtTime(t.Pushed) + `</time></td>` + "\n")
+		b.WriteString(`<td class="num" data-bytes="` + strconv.FormatInt(t.Total, 10) + `">` + humanSize(t.Total) + `</td>` + "\n")
+		b.WriteString(`<td>` + e(strings.Join(t.Platforms, ", ")) + `</td>` + "\n")
+		b.WriteString(`<td class="pullcell"><button type="button" class="copy pull-tag" data-ref="` + e(t.Ref) + `" data-dir="` + tag + `" aria-label="Copy the pull command for ` + tag + `">By tag</button> <button type="button" class="copy pull-digest" data-ref="` + e(t.DigestRef) + `" aria-label="Copy the pull command for ` + tag + ` by digest">By digest</button></td>` + "\n</tr>\n")
+	}
+	return template.HTML(b.String())
 }
 
 // pullCmd is one client's command to pull a reference.
@@ -217,33 +247,55 @@ func pullCommands(ref, repo, tag string) []pullCmd {
 	}
 }
 
-// platforms returns os/arch[/variant] of a manifest: an index's children's,
-// or an image's config's. Read once per digest and cached.
-func (h *Handler) platforms(ctx context.Context, repo string, d digest.Digest, mediaType string) []string {
-	if p, ok := h.plat.get(d); ok {
-		return p
+// summary returns what the tag table shows of a manifest: its platforms
+// (os/arch[/variant] of an index's children, or of an image's config) and
+// its total size (the manifest, its config and layers as their descriptors
+// give them, and for an index the same of each child). All of it follows
+// from the manifest's bytes, so it is worked out once per digest and cached.
+func (h *Handler) summary(ctx context.Context, repo string, d digest.Digest) manifestSummary {
+	if sum, ok := h.plat.get(d); ok {
+		return sum
 	}
-	var out []string
-	m, _, err := h.manifest(ctx, repo, d)
+	sum := manifestSummary{}
+	m, raw, err := h.manifest(ctx, repo, d)
 	if err != nil {
-		return nil
+		return sum // not cached: it may be readable next time
 	}
+	sum.size = int64(len(raw))
 	switch {
 	case m.IsIndex():
 		for _, c := range m.Manifests {
-			if p := platformString(c.Platform); p != "" && p != "unknown/unknown" && !slices.Contains(out, p) {
-				out = append(out, p)
+			if p := platformString(c.Platform); p != "" && p != "unknown/unknown" && !slices.Contains(sum.platforms, p) {
+				sum.platforms = append(sum.platforms, p)
+			}
+			sum.size += c.Size
+			if cm, _, err := h.manifest(ctx, repo, c.Digest); err == nil {
+				sum.size += blobBytes(cm)
 			}
 		}
-	case m.Config != nil && isImageConfig(m.Config.MediaType):
-		if c, err := h.config(ctx, repo, m.Config.Digest); err == nil {
-			if p := c.plat(); p != "" {
-				out = []string{p}
+	default:
+		sum.size += blobBytes(m)
+		if m.Config != nil && isImageConfig(m.Config.MediaType) {
+			if c, err := h.config(ctx, repo, m.Config.Digest); err == nil {
+				if p := c.plat(); p != "" {
+					sum.platforms = []string{p}
+				}
 			}
 		}
 	}
-	h.plat.put(d, out)
-	return out
+	h.plat.put(d, sum)
+	return sum
+}
+
+func blobBytes(m *oci.Manifest) int64 {
+	var n int64
+	if m.Config != nil {
+		n += m.Config.Size
+	}
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
 }
 
 func isImageConfig(mt string) bool {

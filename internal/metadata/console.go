@@ -106,25 +106,18 @@ func (s *Store) RepoSummaries(ctx context.Context, names []string) ([]RepoSummar
 	return out, nil
 }
 
-// TagInfo is one tag with what the console shows of its manifest.
+// TagInfo is one tag.
 type TagInfo struct {
-	Tag          string
-	Digest       digest.Digest
-	MediaType    string
-	ArtifactType string
-	Subject      digest.Digest
+	Tag    string
+	Digest digest.Digest
 	// Pushed is when the tag last moved.
 	Pushed time.Time
-	// Size is the manifest's own size; ManifestSizes adds what it
-	// references.
-	Size int64
 }
 
-// RepoTags returns every tag of repo with its manifest, in tag order.
+// RepoTags returns every tag of repo, in tag order: one range of the tags
+// primary key.
 func (s *Store) RepoTags(ctx context.Context, repo string) ([]TagInfo, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT t.tag, t.digest, t.updated, m.media_type, m.artifact_type, m.subject, m.size
-		FROM tags t JOIN manifests m ON m.repo = t.repo AND m.digest = t.digest
-		WHERE t.repo = ? ORDER BY t.tag`, repo)
+	rows, err := s.r.QueryContext(ctx, `SELECT tag, digest, updated FROM tags WHERE repo = ? ORDER BY tag`, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -132,60 +125,15 @@ func (s *Store) RepoTags(ctx context.Context, repo string) ([]TagInfo, error) {
 	var out []TagInfo
 	for rows.Next() {
 		var ti TagInfo
-		var d, subj string
+		var d string
 		var at int64
-		if err := rows.Scan(&ti.Tag, &d, &at, &ti.MediaType, &ti.ArtifactType, &subj, &ti.Size); err != nil {
+		if err := rows.Scan(&ti.Tag, &d, &at); err != nil {
 			return nil, err
 		}
-		ti.Digest, ti.Subject, ti.Pushed = digest.Digest(d), digest.Digest(subj), time.Unix(0, at)
+		ti.Digest, ti.Pushed = digest.Digest(d), time.Unix(0, at)
 		out = append(out, ti)
 	}
 	return out, rows.Err()
-}
-
-// ManifestSizes returns, for every manifest of repo, the bytes it stands
-// for: its own size, the blobs it references and, for an index, the same of
-// each child manifest. Two grouped queries over the repository, combined
-// here, rather than one query per tag.
-func (s *Store) ManifestSizes(ctx context.Context, repo string) (map[digest.Digest]int64, error) {
-	own := map[digest.Digest]int64{}
-	rows, err := s.r.QueryContext(ctx, `SELECT m.digest, m.size + COALESCE((SELECT SUM(b.size) FROM manifest_refs r
-			JOIN repo_blobs b ON b.repo = r.repo AND b.digest = r.child WHERE r.repo = m.repo AND r.parent = m.digest), 0)
-		FROM manifests m WHERE m.repo = ?`, repo)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var d string
-		var n int64
-		if err := rows.Scan(&d, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		own[digest.Digest(d)] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = s.r.QueryContext(ctx, `SELECT r.parent, r.child FROM manifest_refs r
-		JOIN manifests m ON m.repo = r.repo AND m.digest = r.child WHERE r.repo = ?`, repo)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	total := make(map[digest.Digest]int64, len(own))
-	for d, n := range own {
-		total[d] = n
-	}
-	for rows.Next() {
-		var p, c string
-		if err := rows.Scan(&p, &c); err != nil {
-			return nil, err
-		}
-		total[digest.Digest(p)] += own[digest.Digest(c)]
-	}
-	return total, rows.Err()
 }
 
 // TagMove is one entry of a tag's history.

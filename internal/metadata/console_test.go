@@ -110,17 +110,6 @@ func consoleQueries(t *testing.T, s *metadata.Store) {
 		t.Errorf("RepoTags: %+v", tags)
 	}
 
-	sizes, err := s.ManifestSizes(ctx, "team/app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[digest.Digest]int64{a: 1010, b: 3010, idx: 100 + 1010 + 3010}
-	for d, n := range want {
-		if sizes[d] != n {
-			t.Errorf("ManifestSizes[%s] = %d, want %d", d, sizes[d], n)
-		}
-	}
-
 	hist, err := s.ManifestTagHistory(ctx, "team/app", idx)
 	if err != nil {
 		t.Fatal(err)
