@@ -39,6 +39,7 @@ type mirrorFlags struct {
 	retries        int
 	platforms      []string
 	noReferrers    bool
+	policyRoot     string
 	report         string
 	progress       string
 	progressPeriod time.Duration
@@ -103,6 +104,7 @@ verified before anything is pushed, and the directory kept.`,
 	pf.IntVar(&f.retries, "retries", 5, "attempts per registry operation (429, 5xx and network errors are retried with backoff)")
 	pf.StringSliceVar(&f.platforms, "platform", nil, "copy only these platforms of multi-arch images, os/arch[/variant] (repeatable); the filtered index gets a NEW digest, reported per image")
 	pf.BoolVar(&f.noReferrers, "no-referrers", false, "do not copy signatures, attestations, SBOMs and other referrers")
+	pf.StringVar(&f.policyRoot, "policy-root", "", "a node root written by berth policy render: with --no-referrers, warn for each image whose signatures its ClusterImagePolicy or ImagePolicy would require")
 	pf.StringVar(&f.report, "report", "", "write a JSON report with every image's result to this file")
 	pf.StringVar(&f.progress, "progress", "auto", "progress display: auto (bars on a terminal, lines otherwise), bars, lines or none")
 	pf.DurationVar(&f.progressPeriod, "progress-interval", 5*time.Second, "how often a progress line is printed when not on a terminal")
@@ -704,6 +706,11 @@ func (f *mirrorFlags) setup(cmd *cobra.Command) (*mirrorEnv, error) {
 // run copies jobs with progress, prints the summary and writes the report.
 func (e *mirrorEnv) run(ctx context.Context, cmd *cobra.Command, jobs []mirror.Job) error {
 	stderr := cmd.ErrOrStderr()
+	if e.f.noReferrers && e.f.policyRoot != "" {
+		if err := warnSignaturesLeftBehind(stderr, e.f.policyRoot, jobs); err != nil {
+			return err
+		}
+	}
 	mode := e.f.progress
 	if e.f.quiet {
 		mode = "none"
