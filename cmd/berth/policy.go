@@ -69,14 +69,18 @@ config.openshift.io/v1 (or v1alpha1) ClusterImagePolicy and ImagePolicy:
 
   apiVersion: config.openshift.io/v1
   kind: ClusterImagePolicy
-  metadata: {name: release}
+  metadata: {name: apps}
   spec:
-    scopes: [quay.io/openshift-release-dev]   # repository, registry or *.domain
+    scopes: [registry.example.com/apps]       # repository, registry or *.domain
     policy:
       rootOfTrust:
         policyType: PublicKey                 # or FulcioCAWithRekor, PKI
         publicKey: {keyData: <base64 of the PEM public key>}
-      signedIdentity: {matchPolicy: MatchRepoDigestOrExact}  # or MatchRepository, ExactRepository, RemapIdentity
+      signedIdentity: {matchPolicy: MatchRepository}  # or MatchRepoDigestOrExact (the default), ExactRepository, RemapIdentity
+
+cosign writes only the repository into a signature, which
+MatchRepoDigestOrExact and RemapIdentity never accept: use MatchRepository or
+ExactRepository for images cosign signed with its default identity.
 
 Each ClusterImagePolicy scope becomes a sigstoreSigned requirement in
 policy.json and a use-sigstore-attachments entry in registries.d (so the

@@ -159,6 +159,21 @@ spec:
 		}
 	}
 
+	// explain names the requirement from the files alone.
+	for _, c := range []struct{ namespace, image, want string }{
+		{"", "signed", `by transports.docker["` + up + `/org"] [sigstoreSigned]`},
+		{"team-a", "team", `namespace team-a: etc/crio/policies/team-a.json: accepted only with valid signatures (sigstoreSigned) by transports.docker["` + up + `/team"]`},
+	} {
+		args := []string{"policy", "explain", "--root", root, up + "/" + images[c.image].repo + "@" + images[c.image].digest}
+		if c.namespace != "" {
+			args = append(args, "--namespace", c.namespace)
+		}
+		out, _, err := runBerth(t, args...)
+		if err != nil || !strings.Contains(out, c.want) || !strings.Contains(out, "signature: sigstoreSigned, root of trust PublicKey") {
+			t.Errorf("explain %v: %v; want %q:\n%s", args, err, c.want, out)
+		}
+	}
+
 	// From here on only the mirror can serve.
 	stopUp()
 
