@@ -256,7 +256,7 @@ func testBrowser(t *testing.T, base string, fx fixture) {
 		s.do(chromedp.SetValue(chromedp.CSS("#tool"), "crane"), chromedp.Click(chromedp.CSS(`tr[data-tag="v1"] button.pull-tag`)),
 			chromedp.WaitVisible(chromedp.CSS(`tr[data-tag="v1"] button.pull-tag[data-copied]`)))
 		copied := eval[string](s, `navigator.clipboard.readText()`, chromedp.EvalAwaitPromise)
-		want := "crane pull --format=oci " + fx.host + "/plain:v1 plain-v1"
+		want := "crane pull --insecure --format=oci " + fx.host + "/plain:v1 plain-v1"
 		if copied != want {
 			t.Fatalf("the copy button copied %q, want %q", copied, want)
 		}

@@ -222,11 +222,13 @@ type page struct {
 	User    string
 	CSRF    string
 	Host    string
-	Data    any
+	// PlainHTTP: the browser came without TLS, so pull commands skip it too.
+	PlainHTTP bool
+	Data      any
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, v *viewer, status int, name, title string, data any) error {
-	pg := page{Title: title, CSS: h.cssPath, JS: h.jsPath, AuthOn: v.authz != nil, User: v.sess.User, CSRF: h.csrfToken(v.sess), Host: r.Host, Data: data}
+	pg := page{Title: title, CSS: h.cssPath, JS: h.jsPath, AuthOn: v.authz != nil, User: v.sess.User, CSRF: h.csrfToken(v.sess), Host: r.Host, PlainHTTP: !secure(r), Data: data}
 	var buf bytes.Buffer
 	if err := h.tmpl.ExecuteTemplate(&buf, name, pg); err != nil {
 		return err

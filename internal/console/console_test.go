@@ -105,7 +105,7 @@ func testHTTP(t *testing.T, base string, fx fixture) {
 		if status != 200 {
 			t.Fatalf("%d: %s", status, body)
 		}
-		for _, w := range []string{"Index", "linux/amd64", "linux/arm64/v8", "/bin/app", "serve --port=8080", "APP_MODE=test", "org.opencontainers.image.title", "1000", "crane pull --format=oci " + fx.host + "/team/multi@" + fx.multiDigest} {
+		for _, w := range []string{"Index", "linux/amd64", "linux/arm64/v8", "/bin/app", "serve --port=8080", "APP_MODE=test", "org.opencontainers.image.title", "1000", "crane pull --insecure --format=oci " + fx.host + "/team/multi@" + fx.multiDigest, "podman pull --tls-verify=false " + fx.host + "/team/multi@" + fx.multiDigest} {
 			if !strings.Contains(body, w) {
 				t.Errorf("the index page does not show %q", w)
 			}

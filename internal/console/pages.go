@@ -192,7 +192,7 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v *viewer, 
 		d.Sorts = append(d.Sorts, sortLink{Key: s.key, Label: s.label, Href: "?" + lq.Encode(), Aria: aria})
 	}
 	if len(d.Rows) > 0 {
-		d.Pull = pullCommands(d.Rows[0].Ref, repo, d.Rows[0].Tag)
+		d.Pull = pullCommands(d.Rows[0].Ref, repo, d.Rows[0].Tag, !secure(r))
 	}
 	d.Count = len(d.Rows)
 	d.Body = tagRows(repo, d.Rows)
@@ -207,21 +207,33 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v *viewer, 
 // it in step with the table head in repo.html.
 func tagRows(repo string, rows []tagRow) template.HTML {
 	var b strings.Builder
-	b.Grow(len(rows) * 900)
+	b.Grow(len(rows) * 1100)
+	w := func(parts ...string) {
+		for _, p := range parts {
+			b.WriteString(p)
+		}
+	}
 	e := template.HTMLEscapeString
+	href := "/r/" + e(repo) + "@"
+	var num [20]byte
 	for _, t := range rows {
 		tag, d := e(t.Tag), e(string(t.Digest))
-		b.WriteString(`<tr data-tag="` + tag + `" data-pushed="` + strconv.FormatInt(t.Pushed.UnixNano(), 10) + `">` + "\n")
-		b.WriteString(`<td><a href="/r/` + e(repo) + "@" + d + `">` + tag + `</a>`)
+		w(`<tr data-tag="`, tag, `" data-pushed="`, string(strconv.AppendInt(num[:0], t.Pushed.UnixNano(), 10)), "\">\n<td><a href=\"", href, d, `">`, tag, `</a>`)
 		for _, k := range t.Badges {
-			b.WriteString(` <span class="badge badge-` + e(k) + `" title="has a ` + e(k) + ` tag">` + e(k) + `</span>`)
+			k = e(k)
+			w(` <span class="badge badge-`, k, `" title="has a `, k, ` tag">`, k, `</span>`)
 		}
-		b.WriteString("</td>\n")
-		b.WriteString(`<td><code title="` + d + `">` + e(shortDigest(t.Digest)) + `</code> <button type="button" class="copy" data-copy="` + d + `" aria-label="Copy the digest of ` + tag + `">Copy</button></td>` + "\n")
-		b.WriteString(`<td><time datetime="` + t.Pushed.UTC().Format(time.RFC3339) + `">` + fmtTime(t.Pushed) + `</time></td>` + "\n")
-		b.WriteString(`<td class="num" data-bytes="` + strconv.FormatInt(t.Total, 10) + `">` + humanSize(t.Total) + `</td>` + "\n")
-		b.WriteString(`<td>` + e(strings.Join(t.Platforms, ", ")) + `</td>` + "\n")
-		b.WriteString(`<td class="pullcell"><button type="button" class="copy pull-tag" data-ref="` + e(t.Ref) + `" data-dir="` + tag + `" aria-label="Copy the pull command for ` + tag + `">By tag</button> <button type="button" class="copy pull-digest" data-ref="` + e(t.DigestRef) + `" aria-label="Copy the pull command for ` + tag + ` by digest">By digest</button></td>` + "\n</tr>\n")
+		w("</td>\n<td><code title=\"", d, `">`, e(shortDigest(t.Digest)), `</code> <button type="button" class="copy" data-copy="`, d, `" aria-label="Copy the digest of `, tag, "\">Copy</button></td>\n")
+		w(`<td><time datetime="`, t.Pushed.UTC().Format(time.RFC3339), `">`, fmtTime(t.Pushed), "</time></td>\n")
+		w(`<td class="num" data-bytes="`, string(strconv.AppendInt(num[:0], t.Total, 10)), `">`, humanSize(t.Total), "</td>\n<td>")
+		for i, p := range t.Platforms {
+			if i > 0 {
+				w(", ")
+			}
+			w(e(p))
+		}
+		w("</td>\n", `<td class="pullcell"><button type="button" class="copy pull-tag" data-ref="`, e(t.Ref), `" data-dir="`, tag, `" aria-label="Copy the pull command for `, tag,
+			`">By tag</button> <button type="button" class="copy pull-digest" data-ref="`, e(t.DigestRef), `" aria-label="Copy the pull command for `, tag, " by digest\">By digest</button></td>\n</tr>\n")
 	}
 	return template.HTML(b.String())
 }
@@ -232,18 +244,24 @@ type pullCmd struct {
 }
 
 // pullCommands are the commands the console offers to copy; console.js
-// builds the same ones (keep them in step).
-func pullCommands(ref, repo, tag string) []pullCmd {
+// builds the same ones (keep them in step). When the browser reached the
+// registry over plain HTTP, the clients are told to skip TLS as well (docker
+// has no such flag: its daemon must list the registry as insecure).
+func pullCommands(ref, repo, tag string, plainHTTP bool) []pullCmd {
 	base := path.Base(repo)
 	dir := base
 	if tag != "" {
 		dir = base + "-" + tag
 	}
+	podman, skopeo, crane := "podman pull ", "skopeo copy ", "crane pull "
+	if plainHTTP {
+		podman, skopeo, crane = "podman pull --tls-verify=false ", "skopeo copy --src-tls-verify=false ", "crane pull --insecure "
+	}
 	return []pullCmd{
-		{"podman", "podman pull " + ref},
+		{"podman", podman + ref},
 		{"docker", "docker pull " + ref},
-		{"skopeo", "skopeo copy docker://" + ref + " oci:" + dir},
-		{"crane", "crane pull --format=oci " + ref + " " + dir},
+		{"skopeo", skopeo + "docker://" + ref + " oci:" + dir},
+		{"crane", crane + "--format=oci " + ref + " " + dir},
 	}
 }
 
@@ -499,9 +517,9 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request, v *viewer, repo 
 		return err
 	}
 	host := r.Host
-	data.Pull = pullCommands(host+"/"+repo+"@"+string(d), repo, "")
+	data.Pull = pullCommands(host+"/"+repo+"@"+string(d), repo, "", !secure(r))
 	for _, t := range data.Tags {
-		data.TagPulls = append(data.TagPulls, tagPull{t, pullCommands(host+"/"+repo+":"+t, repo, t)})
+		data.TagPulls = append(data.TagPulls, tagPull{t, pullCommands(host+"/"+repo+":"+t, repo, t, !secure(r))})
 	}
 	switch {
 	case h.opts.DisableDelete:

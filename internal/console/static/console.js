@@ -1,18 +1,20 @@
 // Copy to clipboard for the console's copy buttons. A button with
 // data-copy copies that text; one with data-ref copies the pull command of
 // that reference for the client chosen in #tool (the same commands the
-// server renders in pullCommands). Nothing else runs here.
+// server renders in pullCommands). The text copied is kept in the button's
+// data-copied. Nothing else runs here.
 (function () {
   "use strict";
   function pullCommand(tool, ref, dir) {
     var repo = ref.replace(/[@:][^/]*$/, "");
     var base = repo.slice(repo.lastIndexOf("/") + 1);
     var out = dir ? base + "-" + dir : base;
+    var plain = document.body.hasAttribute("data-plain-http");
     switch (tool) {
       case "docker": return "docker pull " + ref;
-      case "skopeo": return "skopeo copy docker://" + ref + " oci:" + out;
-      case "crane": return "crane pull --format=oci " + ref + " " + out;
-      default: return "podman pull " + ref;
+      case "skopeo": return "skopeo copy " + (plain ? "--src-tls-verify=false " : "") + "docker://" + ref + " oci:" + out;
+      case "crane": return "crane pull " + (plain ? "--insecure " : "") + "--format=oci " + ref + " " + out;
+      default: return "podman pull " + (plain ? "--tls-verify=false " : "") + ref;
     }
   }
   function fallbackCopy(text) {
