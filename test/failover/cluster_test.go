@@ -61,6 +61,7 @@ func TestMain(m *testing.M) {
 		bin := filepath.Join(dir, "berth")
 		cmd := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-ldflags", "-s -w", "-o", bin, "./cmd/berth")
 		cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+		dieWithTest(cmd)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			berthErr = fmt.Errorf("go build ./cmd/berth: %w\n%s", err, out)
 			return
@@ -137,6 +138,7 @@ func (r *replica) start(t *testing.T) {
 	}
 	cmd := exec.Command(r.bin, "serve", "--config", r.cfg)
 	cmd.Env = r.env
+	dieWithTest(cmd)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
