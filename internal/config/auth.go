@@ -20,7 +20,7 @@ type Auth struct {
 	// Changing it revokes every token, robot tokens included.
 	TokenSecret string `yaml:"tokenSecret"`
 	// TokenLifetime of access tokens, a Go duration; default "5m".
-	TokenLifetime Duration `yaml:"tokenLifetime"`
+	TokenLifetime PositiveDuration `yaml:"tokenLifetime"`
 	// Realm overrides the token endpoint URL in challenges, for a proxy
 	// that rewrites the host (default: https or http://<host>/v2/token as
 	// the client addressed it).
@@ -57,7 +57,7 @@ var authRoles = []string{"registry-viewer", "registry-editor", "registry-admin"}
 
 func (a *Auth) defaults() {
 	if a != nil && a.TokenLifetime == 0 {
-		a.TokenLifetime = Duration(5 * time.Minute)
+		a.TokenLifetime = PositiveDuration(5 * time.Minute)
 	}
 }
 

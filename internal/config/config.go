@@ -53,7 +53,7 @@ type Config struct {
 	MetadataDatabase string `yaml:"metadataDatabase"`
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests
 	// (a Go duration; default "30s").
-	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
+	ShutdownTimeout PositiveDuration `yaml:"shutdownTimeout"`
 	// GC schedules garbage collection of unreferenced blobs inside serve
 	// (on by default, daily).
 	GC GC `yaml:"gc"`
@@ -244,11 +244,11 @@ type GC struct {
 	Disabled bool `yaml:"disabled"`
 	// Interval between runs, a Go duration; default "24h". The first run
 	// comes one interval after start.
-	Interval Duration `yaml:"interval"`
+	Interval PositiveDuration `yaml:"interval"`
 	// GracePeriod spares bytes and links younger than this, a Go duration;
 	// default "1h". It must outlast the slowest push you want to survive a
 	// run (first blob upload to manifest upload).
-	GracePeriod Duration `yaml:"gracePeriod"`
+	GracePeriod PositiveDuration `yaml:"gracePeriod"`
 }
 
 // Prune is the background pruning of old image revisions, as
@@ -257,13 +257,13 @@ type Prune struct {
 	// Enabled turns the background run on (default off).
 	Enabled bool `yaml:"enabled"`
 	// Interval between runs, a Go duration; default "24h".
-	Interval Duration `yaml:"interval"`
+	Interval PositiveDuration `yaml:"interval"`
 	// KeepTagRevisions is how many of the newest manifests of each tag's
 	// history are kept; default 3.
 	KeepTagRevisions int `yaml:"keepTagRevisions"`
 	// KeepYoungerThan spares manifests pushed more recently, a Go
 	// duration; default "60m".
-	KeepYoungerThan Duration `yaml:"keepYoungerThan"`
+	KeepYoungerThan PositiveDuration `yaml:"keepYoungerThan"`
 }
 
 // TLS names a certificate and key in PEM files.
@@ -310,22 +310,22 @@ func (c *Config) Defaults() {
 		c.Storage.Filesystem.RootDirectory = DefaultRoot
 	}
 	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = Duration(30 * time.Second)
+		c.ShutdownTimeout = PositiveDuration(30 * time.Second)
 	}
 	if c.GC.Interval == 0 {
-		c.GC.Interval = Duration(24 * time.Hour)
+		c.GC.Interval = PositiveDuration(24 * time.Hour)
 	}
 	if c.GC.GracePeriod == 0 {
-		c.GC.GracePeriod = Duration(time.Hour)
+		c.GC.GracePeriod = PositiveDuration(time.Hour)
 	}
 	if c.Prune.Interval == 0 {
-		c.Prune.Interval = Duration(24 * time.Hour)
+		c.Prune.Interval = PositiveDuration(24 * time.Hour)
 	}
 	if c.Prune.KeepTagRevisions == 0 {
 		c.Prune.KeepTagRevisions = 3
 	}
 	if c.Prune.KeepYoungerThan == 0 {
-		c.Prune.KeepYoungerThan = Duration(time.Hour)
+		c.Prune.KeepYoungerThan = PositiveDuration(time.Hour)
 	}
 	c.Auth.defaults()
 	c.PullThrough.defaults()
@@ -377,7 +377,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		field string
 		v     Duration
-	}{{"shutdownTimeout", c.ShutdownTimeout}, {"gc.interval", c.GC.Interval}, {"gc.gracePeriod", c.GC.GracePeriod}, {"prune.interval", c.Prune.Interval}, {"prune.keepYoungerThan", c.Prune.KeepYoungerThan}} {
+	}{{"shutdownTimeout", Duration(c.ShutdownTimeout)}, {"gc.interval", Duration(c.GC.Interval)}, {"gc.gracePeriod", Duration(c.GC.GracePeriod)}, {"prune.interval", Duration(c.Prune.Interval)}, {"prune.keepYoungerThan", Duration(c.Prune.KeepYoungerThan)}} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: %s is negative; use a positive duration like 24h or 30m", f.field, f.v))
 		}

@@ -91,11 +91,13 @@ spec:
 				t.Fatalf("gc = %+v, prune = %+v", c.GC, c.Prune)
 			}
 		}},
-		{name: "gc bad durations", in: "gc: {interval: often, gracePeriod: -1s}\nprune: {keepTagRevisions: -1}\n", wantErr: "gc.gracePeriod: -1s is negative"},
+		{name: "gc bad durations", in: "gc: {interval: often, gracePeriod: -1s}\nprune: {keepTagRevisions: -1}\n", wantErr: "gc.gracePeriod: \"-1s\" is not a positive duration"},
 		// Every problem at once: both unparsable durations with their
 		// lines, the unknown key, and Validate's own findings.
 		{name: "every problem at once", in: "shutdownTimeout: soon\ngc:\n  interval: 24\n  gracePeriod: -5m\nrequests:\n  read: {maxWaitInQueue: 3 minutes}\nauth: {tokenLifetime: forever}\nstorge: {}\nlogLevel: Loud\n",
-			wantErr: "invalid config: line 1: shutdownTimeout: \"soon\" is not a duration like 30s, 5m or 720h\n  line 3: gc.interval: \"24\" is not a duration like 30s, 5m or 720h\n  line 6: requests.read.maxWaitInQueue: \"3 minutes\" is not a duration like 30s, 5m or 720h\n  line 7: auth.tokenLifetime: \"forever\" is not a duration like 30s, 5m or 720h\n  line 8: field storge not found\nlogLevel: \"Loud\" is not one of Normal, Debug, Trace, TraceAll\ngc.gracePeriod: -5m0s is negative; use a positive duration like 24h or 30m"},
+			wantErr: "invalid config: line 1: shutdownTimeout: \"soon\" is not a duration like 30s, 5m or 720h\n  line 3: gc.interval: \"24\" is not a duration like 30s, 5m or 720h\n  line 4: gc.gracePeriod: \"-5m\" is not a positive duration like 30s, 5m or 24h (leave the field out for its default)\n  line 6: requests.read.maxWaitInQueue: \"3 minutes\" is not a duration like 30s, 5m or 720h\n  line 7: auth.tokenLifetime: \"forever\" is not a duration like 30s, 5m or 720h\n  line 8: field storge not found\nlogLevel: \"Loud\" is not one of Normal, Debug, Trace, TraceAll"},
+		{name: "an explicit zero interval is refused, not replaced by the default", in: "gc:\n  interval: 0s\nprune:\n  keepYoungerThan: 0s\n",
+			wantErr: "line 2: gc.interval: \"0s\" is not a positive duration like 30s, 5m or 24h (leave the field out for its default)\n  line 4: prune.keepYoungerThan: \"0s\" is not a positive duration"},
 		{name: "operator object names spec fields", in: "apiVersion: imageregistry.operator.openshift.io/v1\nkind: Config\nspec:\n  imports:\n  - {from: quay.io/a/b, to: b, schedule: hourly}\n", wantErr: "line 5: imports[0].schedule: \"hourly\" is not a duration"},
 		{name: "durations parsed once", in: "shutdownTimeout: 45s\nauth: {tokenLifetime: 90s}\nprune: {keepYoungerThan: 2h30m}\n", check: func(t *testing.T, c *Config) {
 			if c.ShutdownTimeout.D() != 45*time.Second || c.Auth.TokenLifetime.D() != 90*time.Second || c.Prune.KeepYoungerThan.D() != 150*time.Minute {

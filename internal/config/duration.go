@@ -42,6 +42,35 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the Go duration string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
+// PositiveDuration is a Duration that must be more than zero where it is
+// written: an interval, a grace period or a timeout of "0s" has no meaning,
+// and quietly replacing it with the default would hide the mistake, so the
+// decoder reports it with its line like any other bad value. Leaving the
+// field out still gives its default.
+type PositiveDuration Duration
+
+// D is the duration as a time.Duration.
+func (d PositiveDuration) D() time.Duration { return time.Duration(d) }
+
+// String is the Go duration string.
+func (d PositiveDuration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML parses a Go duration string that must be positive.
+func (d *PositiveDuration) UnmarshalYAML(n *yaml.Node) error {
+	var v Duration
+	if err := v.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	if v <= 0 {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d, column %d: %q is not a positive duration like 30s, 5m or 24h (leave the field out for its default)", n.Line, n.Column, n.Value)}}
+	}
+	*d = PositiveDuration(v)
+	return nil
+}
+
+// MarshalYAML writes the Go duration string.
+func (d PositiveDuration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
 // positioned matches the position UnmarshalYAML puts in its messages.
 var positioned = regexp.MustCompile(`line (\d+), column (\d+): `)
 

@@ -32,14 +32,14 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestScheduledGC(t *testing.T) {
 	for _, storage := range []string{"filesystem", "emptyDir"} {
 		t.Run(storage, func(t *testing.T) {
-			cfg := &config.Config{ShutdownTimeout: config.Duration(5 * time.Second)}
+			cfg := &config.Config{ShutdownTimeout: config.PositiveDuration(5 * time.Second)}
 			if storage == "emptyDir" {
 				cfg.Storage.EmptyDir = &struct{}{}
 			} else {
 				cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: t.TempDir()}
 			}
-			cfg.GC = config.GC{Interval: config.Duration(100 * time.Millisecond), GracePeriod: config.Duration(200 * time.Millisecond)}
-			cfg.Prune = config.Prune{Enabled: true, Interval: config.Duration(100 * time.Millisecond), KeepYoungerThan: config.Duration(time.Millisecond)}
+			cfg.GC = config.GC{Interval: config.PositiveDuration(100 * time.Millisecond), GracePeriod: config.PositiveDuration(200 * time.Millisecond)}
+			cfg.Prune = config.Prune{Enabled: true, Interval: config.PositiveDuration(100 * time.Millisecond), KeepYoungerThan: config.PositiveDuration(time.Millisecond)}
 			cfg.Defaults()
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)

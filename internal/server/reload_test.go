@@ -337,7 +337,7 @@ func certCN(t *testing.T, addr string) string {
 // load.
 func TestTLSRotation(t *testing.T) {
 	certFile, keyFile := selfSignedFor(t, "first", "localhost")
-	cfg := &config.Config{ShutdownTimeout: config.Duration(5 * time.Second), TLS: config.TLS{CertFile: certFile, KeyFile: keyFile}}
+	cfg := &config.Config{ShutdownTimeout: config.PositiveDuration(5 * time.Second), TLS: config.TLS{CertFile: certFile, KeyFile: keyFile}}
 	cfg.Storage.Filesystem = &config.Filesystem{RootDirectory: t.TempDir()}
 	cfg.Defaults()
 	var logs syncBuffer

@@ -136,7 +136,7 @@ func TestReadOnly(t *testing.T) {
 // TestGracefulShutdown cancels the server while a slow upload is in flight;
 // the upload completes before Serve returns.
 func TestGracefulShutdown(t *testing.T) {
-	cfg := &config.Config{ShutdownTimeout: config.Duration(10 * time.Second)}
+	cfg := &config.Config{ShutdownTimeout: config.PositiveDuration(10 * time.Second)}
 	cfg.Storage.EmptyDir = &struct{}{}
 	cfg.Defaults()
 	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Options{})

@@ -52,7 +52,7 @@ type Options struct {
 // (plain HTTP).
 func Start(t testing.TB, opts Options) string {
 	t.Helper()
-	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: config.Duration(5 * time.Second), Auth: opts.Auth, MetadataDatabase: opts.MetadataDSN, HTTPSecret: opts.HTTPSecret, PullThrough: opts.PullThrough, Imports: opts.Imports}
+	cfg := &config.Config{ReadOnly: opts.ReadOnly, ShutdownTimeout: config.PositiveDuration(5 * time.Second), Auth: opts.Auth, MetadataDatabase: opts.MetadataDSN, HTTPSecret: opts.HTTPSecret, PullThrough: opts.PullThrough, Imports: opts.Imports}
 	switch {
 	case opts.Memory:
 		cfg.Storage.EmptyDir = &struct{}{}
