@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -121,7 +122,7 @@ func Render(in *Inputs, base Base) (*Rendered, error) {
 		scopes := sortedKeys(cluster)
 		for _, ns := range sortedKeys(namespaces) {
 			for _, s := range sortedKeys(namespaces[ns]) {
-				if !contains(scopes, s) {
+				if !slices.Contains(scopes, s) {
 					scopes = append(scopes, s)
 				}
 			}
@@ -188,7 +189,7 @@ func blockedAndAllowed(in *Inputs, rs RegistrySources, digestSets []mergedSet, w
 		}
 	}
 	for _, a := range rs.AllowedRegistries {
-		if !contains(l.allowed, a) {
+		if !slices.Contains(l.allowed, a) {
 			l.allowed = append(l.allowed, a)
 		}
 	}
@@ -328,15 +329,6 @@ func nestedSuffix(sub, super string) string {
 		return sub[i:]
 	}
 	return ""
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // renderCAs writes each CA of the trusted ConfigMaps to certs.d/HOST[:PORT]/ca.crt

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/bits"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestPolicyRuntimeLibraryAgreesOnSignatures(t *testing.T) {
 					if allowed != verdict.Allowed {
 						t.Errorf("%s %s: explain says allowed=%v, the runtime %v (%v)", file, ref, verdict.Allowed, allowed, err)
 					}
-					needsSig := len(rules) > 0 && !contains(verdict.Requirements, "reject")
+					needsSig := len(rules) > 0 && !slices.Contains(verdict.Requirements, "reject")
 					if needsSig && (err == nil || !strings.Contains(err.Error(), "A signature was required, but no signature exists")) {
 						t.Errorf("%s %s: explain names signature rules %v, but the runtime refuses an unsigned image with %v", file, ref, rules, err)
 					}
