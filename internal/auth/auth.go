@@ -84,6 +84,10 @@ func New(c Config) (*Authorizer, error) {
 // Users is the number of htpasswd users.
 func (a *Authorizer) Users() int { return a.users.Len() }
 
+// HasUser tells whether name is an htpasswd user now: a session that
+// signed in with a password ends when a reload removes its user.
+func (a *Authorizer) HasUser(name string) bool { return a.users.Has(name) }
+
 // Identify returns the identity of an authenticated user name, with its
 // groups; the empty name is the anonymous identity.
 func (a *Authorizer) Identify(name string) Identity {

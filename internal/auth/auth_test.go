@@ -435,3 +435,18 @@ func TestRevokedRobotToken(t *testing.T) {
 		t.Error("a nil set revokes")
 	}
 }
+
+// TestHasUser is what ends a console session whose user a reload removed.
+func TestHasUser(t *testing.T) {
+	a := newTestAuthorizer(t, time.Now)
+	if !a.HasUser("viewer") || a.HasUser("mallory") || a.HasUser("") {
+		t.Errorf("HasUser(viewer, mallory, \"\") = %v, %v, %v; want true, false, false", a.HasUser("viewer"), a.HasUser("mallory"), a.HasUser(""))
+	}
+	noFile, err := New(Config{SigningKey: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if noFile.HasUser("viewer") {
+		t.Error("an authorizer without an htpasswd file has a user")
+	}
+}

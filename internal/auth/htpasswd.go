@@ -101,6 +101,15 @@ func HashPassword(user, password string) (string, error) {
 // Len is the number of users.
 func (h *Htpasswd) Len() int { return len(h.hashes) }
 
+// Has tells whether name is a user of the file.
+func (h *Htpasswd) Has(name string) bool {
+	if h == nil {
+		return false
+	}
+	_, ok := h.hashes[name]
+	return ok
+}
+
 // dummyHash keeps a check for an unknown user as slow as one for a known
 // user, so timing does not tell which user names exist.
 var dummyHash = sync.OnceValue(func() []byte {

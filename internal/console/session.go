@@ -121,6 +121,13 @@ func (h *Handler) viewer(w http.ResponseWriter, r *http.Request) *viewer {
 		return v
 	}
 	id := v.authz.Identify(v.sess.User)
+	if v.sess.Robot == "" && !v.authz.HasUser(v.sess.User) {
+		// The user was removed from the htpasswd file (a reload) after
+		// signing in: the session ends as a password check would fail.
+		v.sess = session{ID: newSessionID(), Exp: now.Add(h.lifetime).Unix()}
+		h.setSession(w, r, v.sess)
+		return v
+	}
 	if v.sess.Robot != "" {
 		// A robot token revoked after sign-in ends the session: an access
 		// token issued for it no longer verifies.
