@@ -82,8 +82,12 @@ accepted too. Flags override the file.
 Prometheus metrics are served at /extensions/v2/metrics, under the cluster
 registry's names (imageregistry_http_requests_total, _request_duration_seconds,
 _in_flight_requests, _response_size_bytes, imageregistry_digest_cache_*,
-imageregistry_build_info) so its dashboards and alerts work, plus berth_*
-ones by action; a health check is at /healthz. Each request is logged as one JSON line (method, repository,
+imageregistry_build_info, imageregistry_storage_duration_seconds and
+_storage_errors_total) so its dashboards and alerts work, plus berth_*
+ones by action; a health check is at /healthz. A web console is served at /
+(repositories, tags, images, referrers, pull commands, status), embedded and
+needing no Internet access, under the same access control as the API (with
+auth on, sign in with an htpasswd user or a robot token). Each request is logged as one JSON line (method, repository,
 action, status, bytes, duration). SIGTERM or Ctrl-C stops accepting
 connections and drains in-flight requests.
 
