@@ -74,6 +74,9 @@ var namespaceName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // An error is returned only when the root itself cannot be read; a refused
 // image is a Verdict.
 func Verify(ctx context.Context, o Options, refs []string) ([]Verdict, error) {
+	if o.Namespace != "" && (len(o.Namespace) > 63 || !namespaceName.MatchString(o.Namespace)) {
+		return nil, fmt.Errorf("namespace %q: not a Kubernetes namespace name (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit)", o.Namespace)
+	}
 	cacheDir, err := os.MkdirTemp("", "berth-verify-")
 	if err != nil {
 		return nil, err
@@ -85,12 +88,8 @@ func Verify(ctx context.Context, o Options, refs []string) ([]Verdict, error) {
 	}
 	polRel := policy.PolicyJSONPath
 	if o.Namespace != "" {
-		if len(o.Namespace) > 63 || !namespaceName.MatchString(o.Namespace) {
-			return nil, fmt.Errorf("namespace %q: not a Kubernetes namespace name (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit)", o.Namespace)
-		}
-		nsPath := noderoot.NamespacePolicy(o.Root, o.Namespace)
-		if _, err := os.Stat(nsPath); err == nil {
-			polRel = filepath.ToSlash(mustRel(o.Root, nsPath))
+		if _, err := os.Stat(noderoot.NamespacePolicy(o.Root, o.Namespace)); err == nil {
+			polRel = policy.CRIOPolicyPath(o.Namespace)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
@@ -205,12 +204,4 @@ func judge(ctx context.Context, sys *types.SystemContext, pc *signature.PolicyCo
 	}
 	v.Accepted = true
 	return v
-}
-
-func mustRel(root, p string) string {
-	rel, err := filepath.Rel(noderoot.File(root, "."), p)
-	if err != nil {
-		return p
-	}
-	return rel
 }

@@ -10,9 +10,11 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/berth-registry/berth/internal/mirror/mirrortest"
 	"github.com/berth-registry/berth/internal/testpeer"
 )
 
@@ -103,5 +105,43 @@ func TestVerifyRefusesWhatIsNotARoot(t *testing.T) {
 	}
 	if _, err := Verify(context.Background(), Options{Root: dir, Namespace: "../x"}, []string{"quay.io/a/b:c"}); err == nil || !strings.Contains(err.Error(), "not a Kubernetes namespace name") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A manifest list is judged, as copy.Image judges it, by the instance for
+// the node's platform.
+func TestVerifyChoosesThePlatformsInstance(t *testing.T) {
+	reg := testpeer.StartDistribution(t)
+	imgs := map[string]v1.Image{}
+	for i, arch := range []string{"amd64", "arm64"} {
+		l, err := mirrortest.Layer(uint64(i+1), 512)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if imgs[arch], err = mirrortest.Image([]v1.Layer{l}, arch, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idx := mirrortest.MultiArch(imgs)
+	ref, _ := name.ParseReference(reg+"/multi/app:v1", name.Insecure)
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "etc/containers/registries.conf"), "[[registry]]\nlocation = \""+reg+"\"\ninsecure = true\n")
+	writeFile(t, filepath.Join(root, "etc/containers/policy.json"), `{"default":[{"type":"insecureAcceptAnything"}]}`)
+	for arch, img := range imgs {
+		want, _ := img.Digest()
+		vs, err := Verify(context.Background(), Options{Root: root, Arch: arch}, []string{reg + "/multi/app:v1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !vs[0].Accepted || vs[0].Digest != want.String() {
+			t.Errorf("%s: %+v, want the %s instance accepted", arch, vs[0], want)
+		}
+	}
+	vs, err := Verify(context.Background(), Options{Root: root, Arch: "s390x"}, []string{reg + "/multi/app:v1"})
+	if err != nil || vs[0].Accepted || vs[0].Stage != StageFetch || !strings.Contains(vs[0].Reason, "s390x") {
+		t.Errorf("a platform the list lacks: %v %+v", err, vs)
 	}
 }
