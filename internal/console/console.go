@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/internal/api"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/registry"
+	"github.com/berth-registry/berth/internal/units"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -120,7 +121,7 @@ func New(opts Options) (*Handler, error) {
 		}
 	}
 	t, err := template.New("").Funcs(template.FuncMap{
-		"size":  humanSize,
+		"size":  units.FormatBytes,
 		"short": shortDigest,
 		"time":  func(t time.Time) string { return fmtTime(t) },
 		"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },

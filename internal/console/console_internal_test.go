@@ -71,14 +71,6 @@ func TestSessionCookie(t *testing.T) {
 	}
 }
 
-func TestHumanSize(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB"} {
-		if got := humanSize(n); got != want {
-			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 func TestLocalPath(t *testing.T) {
 	for in, want := range map[string]string{"/r/a": "/r/a", "//evil.example": "/", "https://evil.example/": "/", "/\\evil": "/", "": "/"} {
 		if got := localPath(in); got != want {

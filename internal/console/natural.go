@@ -1,7 +1,6 @@
 package console
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
@@ -75,20 +74,6 @@ func signatureTag(tag string) (digest.Digest, string, bool) {
 		return "", "", false
 	}
 	return digest.Digest(m[1] + ":" + m[2]), m[3], true
-}
-
-// humanSize prints bytes in binary units, as registries' clients do.
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // shortDigest is the algorithm and the first 12 hex digits, as docker

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/berth-registry/berth/internal/units"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -225,7 +226,7 @@ func tagRows(repo string, rows []tagRow) template.HTML {
 		}
 		w("</td>\n<td><code title=\"", d, `">`, e(shortDigest(t.Digest)), `</code> <button type="button" class="copy" data-copy="`, d, `" aria-label="Copy the digest of `, tag, "\">Copy</button></td>\n")
 		w(`<td><time datetime="`, t.Pushed.UTC().Format(time.RFC3339), `">`, fmtTime(t.Pushed), "</time></td>\n")
-		w(`<td class="num" data-bytes="`, string(strconv.AppendInt(num[:0], t.Total, 10)), `">`, humanSize(t.Total), "</td>\n<td>")
+		w(`<td class="num" data-bytes="`, string(strconv.AppendInt(num[:0], t.Total, 10)), `">`, units.FormatBytes(t.Total), "</td>\n<td>")
 		for i, p := range t.Platforms {
 			if i > 0 {
 				w(", ")
