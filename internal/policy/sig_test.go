@@ -122,7 +122,7 @@ func TestPolicyRemapIdentityExpects(t *testing.T) {
 		"mirror.example.com/vendor/app:v1":            "a signature for exactly registry.vendor.com/app:v1",
 		"mirror.example.com/vendor:v1":                "nothing: the remapped reference does not parse", // registry.vendor.com:v1 names no repository, for the runtime either
 		"mirror.example.com/vendorx/app:v1":           "a signature for exactly mirror.example.com/vendorx/app:v1 (the prefix does not match; no remapping)",
-		"mirror.example.com/vendor/app@" + testDigest: "a signature for repository registry.vendor.com/app (any tag or digest, since the reference is by digest)",
+		"mirror.example.com/vendor/app@" + testDigest: "a signature for repository registry.vendor.com/app with some tag or digest (the reference is by digest; a name-only identity, which cosign writes by default, is refused: use MatchRepository for those)",
 	} {
 		r, _ := ParseImageRef(ref)
 		if _, got := describeIdentity(id, r); got != want {

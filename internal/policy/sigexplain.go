@@ -363,7 +363,7 @@ func describeIdentity(id identityJSON, ref reference.Named) (rule, expects strin
 	_, digested := ref.(reference.Digested)
 	exactOrRepo := func(r reference.Named) string {
 		if digested {
-			return "a signature for repository " + r.Name() + " (any tag or digest, since the reference is by digest)"
+			return "a signature for repository " + r.Name() + " with some tag or digest (the reference is by digest; a name-only identity, which cosign writes by default, is refused: use MatchRepository for those)"
 		}
 		return "a signature for exactly " + r.String()
 	}
