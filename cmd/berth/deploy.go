@@ -42,10 +42,13 @@ Besides serve's own fields it reads the deployment's:
   defaultRoute   a Route with the cluster's generated host name
 
 Secrets are referenced, never rendered: NAME-private-configuration (envFrom:
-REGISTRY_STORAGE_S3_ACCESSKEY…, BERTH_METADATA_DSN), NAME-tls (the serving
-certificate when tls is set; OpenShift's service CA issues it),
-NAME-htpasswd (key htpasswd, when auth.htpasswd is set). httpSecret and
-auth.tokenSecret are refused: a ConfigMap is no place for them.`,
+REGISTRY_STORAGE_S3_ACCESSKEY…, BERTH_METADATA_DSN, BERTH_METRICS_SECRET),
+NAME-tls (the serving certificate when tls is set; OpenShift's service CA
+issues it), NAME-htpasswd (key htpasswd, when auth.htpasswd is set).
+httpSecret, auth.tokenSecret and metrics.secret are refused: a ConfigMap is
+no place for them. With auth on and metrics.open unset, the ServiceMonitor
+scrapes with basicAuth from BERTH_METRICS_SECRET in NAME-private-configuration,
+the key berth serve reads its metrics secret from.`,
 		Example: `  berth deploy render --config registry.yaml --image registry.example.com/berth/berth:1.0.0 --namespace berth | oc apply -f -`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

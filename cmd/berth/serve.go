@@ -75,7 +75,8 @@ accepted too. Flags override the file.
                      insecure}]; each move kept in the tag history (one-shot:
                      berth import FROM TO)
   metrics            {secret (scrapers give it as the Basic password or a
-                     Bearer token), open}; with auth on, an admin of every
+                     Bearer token; or from BERTH_METRICS_SECRET), open};
+                     with auth on, an admin of every
                      namespace may read them; with neither, they are open
   addr, disableDelete, shutdownTimeout
 

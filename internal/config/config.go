@@ -105,10 +105,15 @@ type Env struct {
 	// AzureAccountKey is REGISTRY_STORAGE_AZURE_ACCOUNTKEY; without it the
 	// Azure default credential chain.
 	AzureAccountKey string
+	// MetricsSecret is BERTH_METRICS_SECRET (MetricsSecretEnv): the metrics
+	// secret kept out of the file (in a cluster, from the Secret the
+	// ServiceMonitor also reads); metrics.secret in the file wins.
+	MetricsSecret string
 }
 
 // The environment variables Env is read from.
 const (
+	MetricsSecretEnv   = "BERTH_METRICS_SECRET"
 	S3AccessKeyEnv     = "REGISTRY_STORAGE_S3_ACCESSKEY"
 	S3SecretKeyEnv     = "REGISTRY_STORAGE_S3_SECRETKEY"
 	GCSKeyFileEnv      = "REGISTRY_STORAGE_GCS_KEYFILE"
@@ -125,7 +130,17 @@ func (c *Config) ReadEnv(getenv func(string) string) {
 		S3SecretKey:     getenv(S3SecretKeyEnv),
 		GCSKeyFile:      getenv(GCSKeyFileEnv),
 		AzureAccountKey: getenv(AzureAccountKeyEnv),
+		MetricsSecret:   getenv(MetricsSecretEnv),
 	}
+}
+
+// MetricsSecret is the secret metrics scrapers present: metrics.secret,
+// else the environment's; empty means none.
+func (c *Config) MetricsSecret() string {
+	if c.Metrics.Secret != "" {
+		return c.Metrics.Secret
+	}
+	return c.Env.MetricsSecret
 }
 
 // MetadataDSN is the PostgreSQL DSN the metadata store opens: the

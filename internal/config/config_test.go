@@ -131,6 +131,7 @@ func TestReadEnv(t *testing.T) {
 		S3SecretKeyEnv:     "SK",
 		GCSKeyFileEnv:      "/keys/gcs.json",
 		AzureAccountKeyEnv: "AZ",
+		MetricsSecretEnv:   "MS",
 	}
 	c, err := Parse(strings.NewReader("metadataDatabase: postgres://berth@file/berth\n"))
 	if err != nil {
@@ -140,8 +141,12 @@ func TestReadEnv(t *testing.T) {
 		t.Fatalf("before ReadEnv: dsn %q, env %+v", c.MetadataDSN(), c.Env)
 	}
 	c.ReadEnv(func(k string) string { return env[k] })
-	want := Env{MetadataDSN: "postgres://berth:pw@db/berth", S3AccessKey: "AK", S3SecretKey: "SK", GCSKeyFile: "/keys/gcs.json", AzureAccountKey: "AZ"}
-	if c.Env != want || c.MetadataDSN() != want.MetadataDSN {
-		t.Fatalf("env = %+v, dsn %q; want %+v", c.Env, c.MetadataDSN(), want)
+	want := Env{MetadataDSN: "postgres://berth:pw@db/berth", S3AccessKey: "AK", S3SecretKey: "SK", GCSKeyFile: "/keys/gcs.json", AzureAccountKey: "AZ", MetricsSecret: "MS"}
+	if c.Env != want || c.MetadataDSN() != want.MetadataDSN || c.MetricsSecret() != "MS" {
+		t.Fatalf("env = %+v, dsn %q, metrics secret %q; want %+v", c.Env, c.MetadataDSN(), c.MetricsSecret(), want)
+	}
+	c.Metrics.Secret = "from-file"
+	if c.MetricsSecret() != "from-file" {
+		t.Errorf("metrics.secret in the file should win over %s, got %q", MetricsSecretEnv, c.MetricsSecret())
 	}
 }

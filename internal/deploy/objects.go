@@ -241,6 +241,18 @@ type monitorEndpoint struct {
 	Scheme    string     `json:"scheme"`
 	Interval  string     `json:"interval"`
 	TLSConfig *tlsConfig `json:"tlsConfig,omitempty"`
+	BasicAuth *basicAuth `json:"basicAuth,omitempty"`
+}
+
+// basicAuth is the ServiceMonitor's credentials, each a key of a Secret.
+type basicAuth struct {
+	Username secretKeySelector `json:"username"`
+	Password secretKeySelector `json:"password"`
+}
+
+type secretKeySelector struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
 }
 
 type tlsConfig struct {

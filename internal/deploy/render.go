@@ -195,7 +195,7 @@ func newPlan(raw []byte, opts Options) (*plan, error) {
 		}
 	}
 	if m := value(spec, "metrics"); m != nil && m.Kind == yaml.MappingNode && scalar(m, "secret") != "" {
-		errs = append(errs, errors.New("metrics.secret: the config goes into a ConfigMap, which is no place for a secret; leave it out"))
+		errs = append(errs, fmt.Errorf("metrics.secret: the config goes into a ConfigMap, which is no place for a secret; leave it out and put %s in the Secret %s-private-configuration (berth and the ServiceMonitor read it there)", config.MetricsSecretEnv, opts.Name))
 	}
 	if auth := value(spec, "auth"); auth != nil && auth.Kind == yaml.MappingNode {
 		if scalar(auth, "tokenSecret") != "" {
@@ -383,6 +383,13 @@ func (p *plan) objects() []any {
 		if p.opts.Namespace != "" {
 			ep.TLSConfig.ServerName = name + "." + p.opts.Namespace + ".svc"
 		}
+	}
+	if p.serve.Auth != nil && !p.serve.Metrics.Open {
+		// With access control on, metrics need the metrics secret (any
+		// user name): berth reads it from BERTH_METRICS_SECRET in the
+		// private configuration Secret, and Prometheus from the same key.
+		key := secretKeySelector{Name: name + "-private-configuration", Key: config.MetricsSecretEnv}
+		ep.BasicAuth = &basicAuth{Username: key, Password: key}
 	}
 	objs = append(objs, serviceMonitor{typeMeta: typeMeta{"monitoring.coreos.com/v1", "ServiceMonitor"}, Metadata: p.meta(name), Spec: serviceMonitorSpec{
 		Selector:  labelSelector{MatchLabels: p.selector()},

@@ -77,6 +77,10 @@ type serviceMonitor struct {
 				CAFile             string `json:"caFile,omitempty"`
 				InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty"`
 			} `json:"tlsConfig,omitempty"`
+			BasicAuth *struct {
+				Username corev1.SecretKeySelector `json:"username"`
+				Password corev1.SecretKeySelector `json:"password"`
+			} `json:"basicAuth,omitempty"`
 		} `json:"endpoints"`
 	} `json:"spec"`
 }
@@ -265,6 +269,21 @@ func checkWiring(t testing.TB, r rendered) {
 	}
 	if !msel.Matches(labelSet(svc.Labels)) || r.monitors[0].Spec.Endpoints[0].Port != svc.Spec.Ports[0].Name {
 		t.Errorf("the ServiceMonitor does not scrape the Service")
+	}
+	// With access control on, the scrape presents the metrics secret from
+	// the very Secret the pod reads BERTH_METRICS_SECRET from.
+	if ba := r.monitors[0].Spec.Endpoints[0].BasicAuth; ba != nil {
+		fromPod := false
+		for _, c := range r.deployments[0].Spec.Template.Spec.Containers {
+			for _, ef := range c.EnvFrom {
+				if ef.SecretRef != nil && ef.SecretRef.Name == ba.Password.Name {
+					fromPod = true
+				}
+			}
+		}
+		if !fromPod || ba.Password.Key != "BERTH_METRICS_SECRET" || ba.Username != ba.Password {
+			t.Errorf("the ServiceMonitor's basicAuth %+v is not the pod's BERTH_METRICS_SECRET", ba)
+		}
 	}
 }
 

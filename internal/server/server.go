@@ -295,7 +295,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		WriteLimit:    api.Limit{MaxRunning: cfg.Requests.Write.MaxRunning, MaxInQueue: cfg.Requests.Write.MaxInQueue, MaxWait: cfg.Requests.Write.MaxWaitInQueue.D()},
 		Metrics:       promReg,
 		Build:         api.BuildInfo{Version: cfg.Version, Revision: cfg.Revision},
-		MetricsSecret: cfg.Metrics.Secret,
+		MetricsSecret: cfg.MetricsSecret(),
 		MetricsOpen:   cfg.Metrics.Open,
 		Auth:          authz,
 		AuthRealm:     realm,
