@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -51,7 +50,7 @@ func TestPolicyE2ESignedImagesThroughBerthMirror(t *testing.T) {
 	start := time.Now()
 	cosign := testpeer.Need(t, "cosign")
 	crane := testpeer.Need(t, "crane")
-	up, stopUp := startStoppableDistribution(t)
+	up, stopUp := testpeer.StartStoppableDistribution(t)
 	dst := servertest.Start(t, servertest.Options{})
 	work := t.TempDir()
 
@@ -287,35 +286,6 @@ spec:
 		}
 	}
 	t.Logf("signature story end to end: %s", time.Since(start).Round(time.Second))
-}
-
-// startStoppableDistribution runs CNCF Distribution on loopback and returns
-// its host:port and a function that stops it (also called when the test ends).
-func startStoppableDistribution(t *testing.T) (string, func()) {
-	t.Helper()
-	bin := testpeer.Need(t, "registry")
-	dir := t.TempDir()
-	addr := testpeer.FreeAddr(t)
-	cfg := filepath.Join(dir, "config.yml")
-	os.WriteFile(cfg, []byte(testpeer.DistributionConfig(filepath.Join(dir, "data"), addr)), 0o644)
-	cmd := exec.Command(bin, "serve", cfg)
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}
-	t.Cleanup(stop)
-	testpeer.WaitHTTP(t, "http://"+addr+"/v2/", 20*time.Second)
-	return addr, stop
 }
 
 // cosignKeyPair makes a passwordless key pair in dir (cosign.key, cosign.pub).

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -56,9 +57,18 @@ func WaitHTTP(t testing.TB, url string, within time.Duration) {
 // enabled, and returns its host:port. It is stopped when the test ends.
 func StartDistribution(t testing.TB) string {
 	t.Helper()
+	addr, _ := StartStoppableDistribution(t)
+	return addr
+}
+
+// StartStoppableDistribution is StartDistribution with a stop function, for
+// a test that takes the upstream away mid-way (stopping twice is harmless;
+// the test's cleanup stops it too).
+func StartStoppableDistribution(t testing.TB) (addr string, stop func()) {
+	t.Helper()
 	bin := Need(t, "registry")
 	dir := t.TempDir()
-	addr := FreeAddr(t)
+	addr = FreeAddr(t)
 	cfg := DistributionConfig(filepath.Join(dir, "data"), addr)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
@@ -74,13 +84,17 @@ func StartDistribution(t testing.TB) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start distribution: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			logf.Close()
+		})
+	}
+	t.Cleanup(stop)
 	WaitHTTP(t, "http://"+addr+"/v2/", 20*time.Second)
-	return addr
+	return addr, stop
 }
 
 // DistributionConfig is a CNCF Distribution config storing under root,
