@@ -79,6 +79,67 @@ var migrations = []func(ctx context.Context, tx *txn) error{
 		}
 		return nil
 	},
+	// 4: event_queue, the notifications not yet delivered: one row per
+	// event and endpoint, written in the same transaction as the change it
+	// describes and deleted once the endpoint acknowledged it; and
+	// event_leases, which replica delivers an endpoint's queue, so
+	// replicas sharing PostgreSQL do not deliver it twice or out of order.
+	// body is the event's JSON, opaque to the store. Times are Unix
+	// nanoseconds.
+	func(ctx context.Context, tx *txn) error {
+		seq, typ := "seq INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"
+		if tx.pg {
+			seq, typ = "seq BIGSERIAL PRIMARY KEY", "BIGINT"
+		}
+		for _, q := range []string{
+			`CREATE TABLE IF NOT EXISTS event_queue (
+				` + seq + `,
+				endpoint TEXT NOT NULL,
+				repo TEXT NOT NULL,
+				body TEXT NOT NULL,
+				created ` + typ + ` NOT NULL
+			)`,
+			`CREATE INDEX IF NOT EXISTS event_queue_by_endpoint ON event_queue (endpoint, seq)`,
+			`CREATE TABLE IF NOT EXISTS event_leases (
+				endpoint TEXT PRIMARY KEY,
+				holder TEXT NOT NULL,
+				expires ` + typ + ` NOT NULL
+			)`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+	// 5: maintenance_runs, the record of gc and prune runs (kind "gc" or
+	// "prune") and what each freed, for the console's status page. Times
+	// are Unix nanoseconds; error is empty for a run that succeeded.
+	func(ctx context.Context, tx *txn) error {
+		id, typ := "id INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"
+		if tx.pg {
+			id, typ = "id BIGSERIAL PRIMARY KEY", "BIGINT"
+		}
+		for _, q := range []string{
+			`CREATE TABLE IF NOT EXISTS maintenance_runs (
+				` + id + `,
+				kind TEXT NOT NULL,
+				started ` + typ + ` NOT NULL,
+				finished ` + typ + ` NOT NULL,
+				dry_run ` + typ + ` NOT NULL DEFAULT 0,
+				blobs ` + typ + ` NOT NULL DEFAULT 0,
+				manifests ` + typ + ` NOT NULL DEFAULT 0,
+				bytes ` + typ + ` NOT NULL DEFAULT 0,
+				error TEXT NOT NULL DEFAULT ''
+			)`,
+			`CREATE INDEX IF NOT EXISTS maintenance_runs_by_kind ON maintenance_runs (kind, finished)`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
 // SchemaVersion is the version OpenSQLite and OpenPostgres upgrade a
