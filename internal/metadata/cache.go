@@ -21,7 +21,7 @@ import (
 // references are recorded all the same, so gc and prune treat them exactly
 // as a pushed manifest's.
 func (s *Store) PutCachedManifest(ctx context.Context, m Manifest, blobs, children []digest.Digest, tag string) error {
-	return s.putManifest(ctx, m, blobs, children, tag, false)
+	return s.putManifest(ctx, m, blobs, children, tag, false, nil)
 }
 
 // MarkPulled records that manifest d of repo was pulled at at.

@@ -109,14 +109,17 @@ func ensureRepo(ctx context.Context, tx *txn, repo string) error {
 
 // LinkBlob records that repo may serve blob d (its bytes are already durable).
 // Linking again refreshes the link time, which gc's grace period counts from.
-func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64) error {
+// The events describing the link (a push or a mount) are queued with it.
+func (s *Store) LinkBlob(ctx context.Context, repo string, d digest.Digest, size int64, events ...Event) error {
 	return s.tx(ctx, func(tx *txn) error {
 		if err := ensureRepo(ctx, tx, repo); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO repo_blobs(repo, digest, size, linked) VALUES(?, ?, ?, ?)
-			ON CONFLICT(repo, digest) DO UPDATE SET linked = excluded.linked`, repo, string(d), size, time.Now().UnixNano())
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO repo_blobs(repo, digest, size, linked) VALUES(?, ?, ?, ?)
+			ON CONFLICT(repo, digest) DO UPDATE SET linked = excluded.linked`, repo, string(d), size, time.Now().UnixNano()); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, events)
 	})
 }
 
@@ -131,7 +134,8 @@ func (s *Store) BlobSize(ctx context.Context, repo string, d digest.Digest) (int
 }
 
 // UnlinkBlob removes repo's link to blob d; ErrNotFound if there was none.
-func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) error {
+// The events describing the delete are queued with it.
+func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest, events ...Event) error {
 	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM repo_blobs WHERE repo = ? AND digest = ?`, repo, string(d))
 		if err != nil {
@@ -140,19 +144,21 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, d digest.Digest) er
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		return nil
+		return enqueue(ctx, tx, events)
 	})
 }
 
 // PutManifest records a manifest whose bytes are durable, after checking in
 // the same transaction that every blob and child manifest it references is
 // held by the repository; if tag is set the tag is moved to it and the move
-// kept in the tag's history.
-func (s *Store) PutManifest(ctx context.Context, m Manifest, blobs, children []digest.Digest, tag string) error {
-	return s.putManifest(ctx, m, blobs, children, tag, true)
+// kept in the tag's history. The events describing the push are queued with
+// it, also when the push changed nothing (the same manifest under the same
+// tag), as a registry's receivers expect.
+func (s *Store) PutManifest(ctx context.Context, m Manifest, blobs, children []digest.Digest, tag string, events ...Event) error {
+	return s.putManifest(ctx, m, blobs, children, tag, true, events)
 }
 
-func (s *Store) putManifest(ctx context.Context, m Manifest, blobs, children []digest.Digest, tag string, checkRefs bool) error {
+func (s *Store) putManifest(ctx context.Context, m Manifest, blobs, children []digest.Digest, tag string, checkRefs bool, events []Event) error {
 	ann := ""
 	if len(m.Annotations) > 0 {
 		b, _ := json.Marshal(m.Annotations)
@@ -202,6 +208,9 @@ func (s *Store) putManifest(ctx context.Context, m Manifest, blobs, children []d
 					return err
 				}
 			}
+		}
+		if err := enqueue(ctx, tx, events); err != nil {
+			return err
 		}
 		if tag == "" {
 			return nil
@@ -254,8 +263,8 @@ func (s *Store) ResolveTag(ctx context.Context, repo, tag string) (*Manifest, er
 }
 
 // DeleteManifest removes manifest d and every tag pointing at it (tag history
-// is kept).
-func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest) error {
+// is kept), queuing the events describing the delete with it.
+func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest, events ...Event) error {
 	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE repo = ? AND digest = ?`, repo, string(d))
 		if err != nil {
@@ -267,13 +276,16 @@ func (s *Store) DeleteManifest(ctx context.Context, repo string, d digest.Digest
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE repo = ? AND digest = ?`, repo, string(d)); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM manifest_refs WHERE repo = ? AND parent = ?`, repo, string(d))
-		return err
+		if _, err = tx.ExecContext(ctx, `DELETE FROM manifest_refs WHERE repo = ? AND parent = ?`, repo, string(d)); err != nil {
+			return err
+		}
+		return enqueue(ctx, tx, events)
 	})
 }
 
-// DeleteTag removes a tag (the manifest stays).
-func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
+// DeleteTag removes a tag (the manifest stays), queuing the events
+// describing the delete with it.
+func (s *Store) DeleteTag(ctx context.Context, repo, tag string, events ...Event) error {
 	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE repo = ? AND tag = ?`, repo, tag)
 		if err != nil {
@@ -282,7 +294,7 @@ func (s *Store) DeleteTag(ctx context.Context, repo, tag string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		return nil
+		return enqueue(ctx, tx, events)
 	})
 }
 

@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentPushAndGC", concurrentPushAndGC},
 		{"CachedManifestsAndEviction", cachedManifestsAndEviction},
 		{"RobotTokens", robotTokens},
+		{"EventQueue", eventQueue},
 		{"MaintenanceRuns", maintenanceRuns},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore) })
