@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/gc"
+	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -55,6 +56,21 @@ func (f *storeFlags) load() (*config.Config, error) {
 	return cfg, nil
 }
 
+// recordRun keeps the outcome of a gc or prune run (dry runs and failures
+// too) for the console's status page, and returns the run's own error. A
+// run that could not be recorded still did its work: that is a warning on
+// stderr, not a failure.
+func recordRun(cmd *cobra.Command, meta *metadata.Store, run metadata.MaintenanceRun, runErr error) error {
+	run.Finished = time.Now()
+	if runErr != nil {
+		run.Error = runErr.Error()
+	}
+	if err := meta.RecordRun(cmd.Context(), run); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "berth %s: the run was not recorded for the status page: %v\n", run.Kind, err)
+	}
+	return runErr
+}
+
 func newGCCmd() *cobra.Command {
 	var f storeFlags
 	var grace time.Duration
@@ -95,8 +111,12 @@ bytes go at the next gc. The default for --grace (or gc.gracePeriod in
 			defer st.Close()
 			blobs, meta := st.Blobs, st.Meta
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			run := metadata.MaintenanceRun{Kind: metadata.RunGC, Started: time.Now(), DryRun: f.dryRun}
 			res, err := gc.Collect(cmd.Context(), blobs, meta, gc.Options{Grace: g, DryRun: f.dryRun, Log: log})
-			if err != nil {
+			if res != nil {
+				run.Blobs, run.Bytes = len(res.Deleted), res.BytesFreed
+			}
+			if err := recordRun(cmd, meta, run, err); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -170,8 +190,12 @@ took a reference to it meanwhile.`,
 			defer st.Close()
 			meta := st.Meta
 			opts.Log = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			run := metadata.MaintenanceRun{Kind: metadata.RunPrune, Started: time.Now(), DryRun: f.dryRun}
 			res, err := gc.Prune(cmd.Context(), meta, opts)
-			if err != nil {
+			if res != nil {
+				run.Manifests = len(res.Deleted)
+			}
+			if err := recordRun(cmd, meta, run, err); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()

@@ -640,6 +640,15 @@ type statusData struct {
 	Delete   bool
 	Version  string
 	Auth     bool
+	Runs     []maintenanceRun
+}
+
+// maintenanceRun is one line of the status page's gc and prune record.
+type maintenanceRun struct {
+	Name string // "Garbage collection", "Prune"
+	Kind string
+	Last *metadata.MaintenanceRun // nil: never run
+	Took string
 }
 
 func (h *Handler) status(w http.ResponseWriter, r *http.Request, v *viewer) error {
@@ -651,9 +660,20 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, v *viewer) erro
 	if version == "" {
 		version = "unknown (built without version information)"
 	}
-	return h.render(w, r, v, http.StatusOK, "status.html", "Status", statusData{
-		Storage: h.opts.Storage, Usage: u, ReadOnly: v.readOnly, Delete: !h.opts.DisableDelete, Version: version, Auth: v.authz != nil,
-	})
+	d := statusData{Storage: h.opts.Storage, Usage: u, ReadOnly: v.readOnly, Delete: !h.opts.DisableDelete, Version: version, Auth: v.authz != nil}
+	for _, k := range []struct{ kind, name string }{{metadata.RunGC, "Garbage collection"}, {metadata.RunPrune, "Prune"}} {
+		run := maintenanceRun{Name: k.name, Kind: k.kind}
+		last, err := h.meta.LastRun(r.Context(), k.kind)
+		switch {
+		case errors.Is(err, metadata.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			run.Last, run.Took = last, fmtDuration(last.Duration())
+		}
+		d.Runs = append(d.Runs, run)
+	}
+	return h.render(w, r, v, http.StatusOK, "status.html", "Status", d)
 }
 
 type loginData struct {
@@ -704,4 +724,17 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, v *viewer) erro
 	h.setSession(w, r, session{ID: newSessionID(), Exp: h.now().Add(h.lifetime).Unix()})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
+}
+
+// fmtDuration prints a run's duration to a useful precision: milliseconds
+// for short runs, seconds for long ones.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "—"
+	case d < 10*time.Second:
+		return d.Round(time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
 }
