@@ -123,18 +123,44 @@ func (s *Server) maintenanceLoop(ctx context.Context) {
 	}
 	gcTick := tick(!gcCfg.Disabled, gcCfg.Interval.D())
 	pruneTick := tick(pruneCfg.Enabled, pruneCfg.Interval.D())
+	// Each run's outcome is kept for the console's status page; a run cut
+	// short by shutdown is not a failure worth recording.
+	recordRun := func(run metadata.MaintenanceRun, err error) {
+		if ctx.Err() != nil {
+			return
+		}
+		run.Finished = time.Now()
+		if err != nil {
+			run.Error = err.Error()
+		}
+		if err := s.meta.RecordRun(ctx, run); err != nil {
+			s.log.Warn("recording the "+run.Kind+" run failed", "error", err)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-pruneTick:
-			if _, err := gc.Prune(ctx, s.meta, gc.PruneOptions{KeepTagRevisions: pruneCfg.KeepTagRevisions, KeepYoungerThan: pruneCfg.KeepYoungerThan.D(), Log: s.log}); err != nil && ctx.Err() == nil {
+			run := metadata.MaintenanceRun{Kind: metadata.RunPrune, Started: time.Now()}
+			res, err := gc.Prune(ctx, s.meta, gc.PruneOptions{KeepTagRevisions: pruneCfg.KeepTagRevisions, KeepYoungerThan: pruneCfg.KeepYoungerThan.D(), Log: s.log})
+			if err != nil && ctx.Err() == nil {
 				s.log.Warn("scheduled prune failed", "error", err)
 			}
+			if res != nil {
+				run.Manifests = len(res.Deleted)
+			}
+			recordRun(run, err)
 		case <-gcTick:
-			if _, err := gc.Collect(ctx, s.blobs, s.meta, gc.Options{Grace: gcCfg.GracePeriod.D(), Log: s.log}); err != nil && ctx.Err() == nil {
+			run := metadata.MaintenanceRun{Kind: metadata.RunGC, Started: time.Now()}
+			res, err := gc.Collect(ctx, s.blobs, s.meta, gc.Options{Grace: gcCfg.GracePeriod.D(), Log: s.log})
+			if err != nil && ctx.Err() == nil {
 				s.log.Warn("scheduled gc failed", "error", err)
 			}
+			if res != nil {
+				run.Blobs, run.Bytes = len(res.Deleted), res.BytesFreed
+			}
+			recordRun(run, err)
 		}
 	}
 }
