@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/internal/auth"
+	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/oci"
+	"github.com/google/uuid"
 )
 
 // TokenPath is where the registry issues bearer tokens when access control
@@ -84,6 +86,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, rt Route) (*
 	if sw, ok := w.(*statusWriter); ok {
 		sw.user = p.id.Name
 	}
+	events.SetActor(r.Context(), p.id.Name)
 	switch rt.Kind {
 	case KindBase:
 		if p.anonymous() {
@@ -167,12 +170,20 @@ func (h *Handler) realm(r *http.Request) string {
 	if realm := h.live.Load().AuthRealm; realm != "" {
 		return realm
 	}
-	scheme := "http"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + TokenPath
+	return scheme(r) + "://" + r.Host + TokenPath
 }
+
+// scheme is how the client reached us: https when the connection, or a
+// proxy in front, used TLS.
+func scheme(r *http.Request) string {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return "https"
+	}
+	return "http"
+}
+
+// requestID names a request in the events it queues.
+func requestID() string { return uuid.NewString() }
 
 // token serves TokenPath: GET with optional Basic credentials and scope
 // parameters (the Docker token flow), or POST with an OAuth2 password

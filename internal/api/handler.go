@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/internal/auth"
+	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/pullthrough"
 	"github.com/berth-registry/berth/internal/registry"
@@ -47,6 +48,9 @@ type Options struct {
 	// AuthRealm overrides the token endpoint URL sent in challenges
 	// (default: TokenPath on the host and scheme the client used).
 	AuthRealm string
+	// Notifications records each request's details (id, client address,
+	// host, method, user agent, user) for the events its changes queue.
+	Notifications bool
 	// PullThrough, when set, serves the repositories under its prefixes
 	// (and requests with containerd's ?ns=) as a caching mirror of their
 	// upstreams; pushes and deletes there are refused.
@@ -132,6 +136,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
+	if h.opts.Notifications {
+		r = r.WithContext(events.WithRequest(r.Context(), events.Request{
+			ID: requestID(), Addr: r.RemoteAddr, Host: r.Host, Method: r.Method, UserAgent: r.UserAgent(),
+		}, scheme(r)))
+	}
 	if h.metrics != nil {
 		h.metrics.inFlight.Inc()
 		defer h.metrics.inFlight.Dec()
@@ -323,6 +332,11 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt Route) 
 		return nil
 	}
 	_, _ = w.Write(raw)
+	tag := rt.Ref
+	if oci.IsDigestReference(tag) {
+		tag = ""
+	}
+	h.reg.Pulled(r.Context(), events.Change{Repo: rt.Repo, Digest: info.Digest, MediaType: info.MediaType, Size: info.Size, Tag: tag})
 	return nil
 }
 
@@ -369,7 +383,7 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt Route, d di
 		hd.Set("ETag", `"`+string(d)+`"`)
 		return nil
 	}
-	blob, _, err := h.reg.OpenBlob(r.Context(), rt.Repo, d)
+	blob, size, err := h.reg.OpenBlob(r.Context(), rt.Repo, d)
 	if err != nil {
 		return err
 	}
@@ -382,6 +396,7 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt Route, d di
 	// ServeContent answers Range (206/416) and If-None-Match, and copies a
 	// filesystem blob with sendfile.
 	http.ServeContent(w, r, "", time.Time{}, blob)
+	h.reg.Pulled(r.Context(), events.Change{Repo: rt.Repo, Digest: d, MediaType: events.BlobMediaType, Size: size})
 	return nil
 }
 

@@ -68,6 +68,9 @@ type Config struct {
 	PullThrough *PullThrough `yaml:"pullThrough"`
 	// Imports are scheduled tag imports from upstream repositories.
 	Imports []Import `yaml:"imports"`
+	// Notifications sends push, delete, mount (and, if asked, pull) events
+	// to webhooks, durably queued (none when absent).
+	Notifications Notifications `yaml:"notifications"`
 
 	// Fields of the operator's spec that have no meaning for berth serve
 	// are accepted so an existing object loads unchanged.
@@ -344,6 +347,7 @@ func (c *Config) Defaults() {
 	}
 	c.Auth.defaults()
 	c.PullThrough.defaults()
+	c.Notifications.defaults()
 	for i := range c.Imports {
 		c.Imports[i].defaults()
 	}
@@ -417,6 +421,10 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Auth.validate()...)
 	errs = append(errs, c.PullThrough.validate()...)
 	errs = append(errs, validateImports(c.Imports)...)
+	errs = append(errs, c.Notifications.validate()...)
+	if c.Notifications.Pulls && !c.Notifications.Enabled() {
+		errs = append(errs, errNoEndpoints)
+	}
 	return errors.Join(errs...)
 }
 
@@ -544,6 +552,12 @@ func cleanYAMLError(err error) error {
 	msg = strings.ReplaceAll(msg, " in type config.Import", " in imports")
 	msg = strings.ReplaceAll(msg, " in type config.RoleBinding", " in auth.roleBindings")
 	msg = strings.ReplaceAll(msg, " in type config.AnonymousAccess", " in auth.anonymous")
+	msg = strings.ReplaceAll(msg, " in type config.Notifications", " in notifications")
+	msg = strings.ReplaceAll(msg, " in type config.Endpoint", " in notifications.endpoints")
+	msg = strings.ReplaceAll(msg, " in type config.Ignore", " in notifications.endpoints[].ignore")
+	// Distribution's config spells these in lowercase.
+	msg = strings.ReplaceAll(msg, "field ignoredmediatypes not found in notifications.endpoints", "field ignoredmediatypes not found in notifications.endpoints (Berth spells it ignoredMediaTypes)")
+	msg = strings.ReplaceAll(msg, "field mediatypes not found in notifications.endpoints[].ignore", "field mediatypes not found in notifications.endpoints[].ignore (Berth spells it mediaTypes)")
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
 	return errors.New("invalid config: " + msg)
 }

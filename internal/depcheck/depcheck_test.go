@@ -25,7 +25,7 @@ var fences = []struct {
 	{"github.com/spf13/cobra", []string{module + "/cmd/"}},
 	{"github.com/golang-jwt/jwt", []string{module + "/internal/auth"}},
 	{"golang.org/x/crypto/bcrypt", []string{module + "/internal/auth"}},
-	{"net/http", []string{module + "/internal/oci", module + "/internal/api", module + "/internal/console", module + "/internal/server", module + "/internal/mirror", module + "/internal/pullthrough/pullthroughtest", module + "/internal/bench", module + "/internal/testpeer", module + "/conformance", module + "/cmd/"}},
+	{"net/http", []string{module + "/internal/oci", module + "/internal/api", module + "/internal/console", module + "/internal/events", module + "/internal/server", module + "/internal/mirror", module + "/internal/pullthrough/pullthroughtest", module + "/internal/bench", module + "/internal/testpeer", module + "/conformance", module + "/cmd/"}},
 }
 
 func TestDependencyFence(t *testing.T) {
@@ -67,6 +67,9 @@ func TestDependencyFence(t *testing.T) {
 			}
 			if pkg == module+"/internal/registry" && imp == "net/http" {
 				t.Errorf("internal/registry must not speak HTTP")
+			}
+			if pkg == module+"/internal/events" && (imp == module+"/internal/api" || imp == module+"/internal/registry" || imp == module+"/internal/server") {
+				t.Errorf("internal/events sends webhooks; it must not import the API, the registry or the server (%s)", imp)
 			}
 		}
 	}

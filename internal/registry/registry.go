@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/oci"
 	"github.com/berth-registry/berth/internal/storage"
@@ -33,6 +34,10 @@ type Options struct {
 	// Metrics, when set, receives the manifest cache's hit and miss
 	// counters under the cluster registry's digest-cache names.
 	Metrics prometheus.Registerer
+	// Notifier, when set, describes each push, delete and mount (and pull,
+	// if it records pulls) as events queued in the same metadata
+	// transaction as the change.
+	Notifier *events.Notifier
 }
 
 // Registry implements the protocol's rules.
@@ -44,7 +49,8 @@ type Registry struct {
 	mu     sync.Mutex
 	hashes map[string]*uploadHash // running sha256 per upload session
 
-	cache *manifestCache
+	cache    *manifestCache
+	notifier *events.Notifier
 	// cacheRequests and scopedCacheRequests count manifest cache lookups
 	// by type (Hit, Miss); nil without metrics.
 	cacheRequests, scopedCacheRequests *prometheus.CounterVec
@@ -67,7 +73,7 @@ func New(blobs storage.Backend, meta *metadata.Store, opts Options) *Registry {
 	if size == 0 {
 		size = 32 << 20
 	}
-	r := &Registry{blobs: blobs, meta: meta, secret: secret, hashes: map[string]*uploadHash{}, cache: newManifestCache(size)}
+	r := &Registry{blobs: blobs, meta: meta, secret: secret, hashes: map[string]*uploadHash{}, cache: newManifestCache(size), notifier: opts.Notifier}
 	if opts.Metrics != nil {
 		r.cacheRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imageregistry_digest_cache_requests_total",
@@ -98,6 +104,32 @@ func (r *Registry) cachedManifest(d digest.Digest) ([]byte, bool) {
 }
 
 func internal(err error) error { return fmt.Errorf("registry: %w", err) }
+
+// notify is the events describing c (none without a notifier).
+func (r *Registry) notify(ctx context.Context, c events.Change) []metadata.Event {
+	return r.notifier.Events(ctx, c)
+}
+
+// notified wakes the delivery of events just committed.
+func (r *Registry) notified(evs []metadata.Event) {
+	if len(evs) > 0 {
+		r.notifier.Queued()
+	}
+}
+
+// Pulled queues the pull events of c (its Action is set to pull), when
+// pulls are recorded; the HTTP layer calls it for each GET it served. A
+// pull that cannot be recorded is still served: a pull changes nothing, so
+// only its event is lost, never a change's.
+func (r *Registry) Pulled(ctx context.Context, c events.Change) {
+	if !r.notifier.Pulls() {
+		return
+	}
+	c.Action = events.Pull
+	if evs := r.notify(ctx, c); len(evs) > 0 && r.meta.Enqueue(ctx, evs...) == nil {
+		r.notified(evs)
+	}
+}
 
 // notInRepo maps err: a store's not-found (metadata or blob store) becomes
 // code, saying that what is not in repo; anything else is internal.
@@ -134,9 +166,11 @@ func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest) (
 
 // DeleteBlob removes repo's link to blob d (the bytes go at the next gc).
 func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest) error {
-	if err := r.meta.UnlinkBlob(ctx, repo, d); err != nil {
+	evs := r.notify(ctx, events.Change{Action: events.Delete, Repo: repo, Digest: d, MediaType: events.BlobMediaType})
+	if err := r.meta.UnlinkBlob(ctx, repo, d, evs...); err != nil {
 		return notInRepo(err, oci.ErrBlobUnknown, "blob "+d.String(), repo)
 	}
+	r.notified(evs)
 	return nil
 }
 
@@ -151,9 +185,14 @@ func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Di
 	if err != nil {
 		return false, internal(err)
 	}
-	if err := r.meta.LinkBlob(ctx, repo, d, n); err != nil {
+	// The mount event is queued with the link; should gc have taken the
+	// bytes (below), the link is undone and the client uploads them, which
+	// queues a push: a receiver then sees a mount followed by a push.
+	evs := r.notify(ctx, events.Change{Action: events.Mount, Repo: repo, From: from, Digest: d, MediaType: events.BlobMediaType, Size: n})
+	if err := r.meta.LinkBlob(ctx, repo, d, n, evs...); err != nil {
 		return false, internal(err)
 	}
+	r.notified(evs)
 	// Refresh the bytes' commit time after linking, so a concurrent gc
 	// either sees the new link or the fresh time; if gc got to the bytes
 	// first, undo the link and let the client upload them.
@@ -360,9 +399,11 @@ func (r *Registry) CompleteUpload(ctx context.Context, repo, id string, d digest
 		return internal(err)
 	}
 	r.forget(ctx, id)
-	if err := r.meta.LinkBlob(ctx, repo, d, size); err != nil {
+	evs := r.notify(ctx, events.Change{Action: events.Push, Repo: repo, Digest: d, MediaType: events.BlobMediaType, Size: size})
+	if err := r.meta.LinkBlob(ctx, repo, d, size, evs...); err != nil {
 		return internal(err)
 	}
+	r.notified(evs)
 	return nil
 }
 
@@ -472,7 +513,8 @@ func (r *Registry) PutManifest(ctx context.Context, repo, ref, contentType strin
 	if m.Subject != nil {
 		rec.Subject = m.Subject.Digest
 	}
-	err = r.meta.PutManifest(ctx, rec, blobs, children, tag)
+	evs := r.notify(ctx, events.Change{Action: events.Push, Repo: repo, Digest: d, MediaType: m.MediaType, Size: rec.Size, Tag: tag})
+	err = r.meta.PutManifest(ctx, rec, blobs, children, tag, evs...)
 	var missing *metadata.MissingError
 	if errors.As(err, &missing) {
 		return "", nil, &oci.Error{Code: oci.ErrManifestBlobUnknown, Message: fmt.Sprintf("manifest references %s, which repository %s does not hold", missing.Digests[0], repo), Detail: map[string]any{"digests": missing.Digests}}
@@ -480,6 +522,7 @@ func (r *Registry) PutManifest(ctx context.Context, repo, ref, contentType strin
 	if err != nil {
 		return "", nil, internal(err)
 	}
+	r.notified(evs)
 	r.cache.put(d, raw)
 	return d, m, nil
 }
@@ -550,21 +593,25 @@ func (r *Registry) GetManifest(ctx context.Context, repo, ref string) (ManifestI
 // (the tag only, as the v1.1 spec allows).
 func (r *Registry) DeleteManifest(ctx context.Context, repo, ref string) error {
 	var err error
+	var evs []metadata.Event
 	if oci.IsDigestReference(ref) {
 		d, perr := oci.ParseDigest(ref)
 		if perr != nil {
 			return perr
 		}
-		err = r.meta.DeleteManifest(ctx, repo, d)
+		evs = r.notify(ctx, events.Change{Action: events.Delete, Repo: repo, Digest: d})
+		err = r.meta.DeleteManifest(ctx, repo, d, evs...)
 	} else {
 		if verr := oci.ValidateTag(ref); verr != nil {
 			return verr
 		}
-		err = r.meta.DeleteTag(ctx, repo, ref)
+		evs = r.notify(ctx, events.Change{Action: events.Delete, Repo: repo, Tag: ref})
+		err = r.meta.DeleteTag(ctx, repo, ref, evs...)
 	}
 	if err != nil {
 		return notInRepo(err, oci.ErrManifestUnknown, "manifest "+ref, repo)
 	}
+	r.notified(evs)
 	return nil
 }
 

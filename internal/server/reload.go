@@ -111,6 +111,7 @@ var restartFields = []struct {
 	{"prune", func(c *config.Config) any { return c.Prune }},
 	{"pullThrough", func(c *config.Config) any { return c.PullThrough }},
 	{"imports", func(c *config.Config) any { return c.Imports }},
+	{"notifications", func(c *config.Config) any { return c.Notifications }},
 	{"metrics", func(c *config.Config) any { return c.Metrics }},
 	{"tls (turning it on or off)", func(c *config.Config) any { return c.TLS.Enabled() }},
 	{"object store credentials (environment)", func(c *config.Config) any { return c.Env }},

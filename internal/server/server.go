@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/config"
 	"github.com/berth-registry/berth/internal/console"
+	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/gc"
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/mirror"
@@ -44,6 +46,7 @@ type Server struct {
 	stop    context.CancelFunc // ends the cache's fills and background work
 	api     *api.Handler
 	web     *console.Handler // the console, in front of api
+	events  *events.Notifier // nil without notifications
 
 	// What a reload swaps (see reload.go). mu serialises reloads and the
 	// TLS file poll; requests only ever do atomic loads.
@@ -308,7 +311,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	blobs, meta := st.Blobs, st.Meta
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg := registry.New(storage.Instrument(blobs, promReg), meta, registry.Options{Secret: []byte(cfg.HTTPSecret), Metrics: promReg})
+	var notifier *events.Notifier
+	if cfg.Notifications.Enabled() {
+		notifier = events.New(cfg.Notifications, cfg.Addr, events.NewMetrics(promReg))
+		for _, e := range cfg.Notifications.Endpoints {
+			log.Info("notifications endpoint", "endpoint", e.Name, "url", redactURL(e.URL), "disabled", e.Disabled, "pulls", cfg.Notifications.Pulls)
+		}
+	}
+	reg := registry.New(storage.Instrument(blobs, promReg), meta, registry.Options{Secret: []byte(cfg.HTTPSecret), Metrics: promReg, Notifier: notifier})
 	cache, stop, err := newCache(ctx, cfg.PullThrough, reg, promReg, log)
 	if err != nil {
 		st.Close()
@@ -326,6 +336,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		Auth:          authz,
 		AuthRealm:     realm,
 		PullThrough:   cache,
+		Notifications: notifier != nil,
 	})
 	s.web, err = console.New(console.Options{API: s.api, Registry: reg, Meta: meta, SessionSecret: cfg.HTTPSecret, DisableDelete: cfg.DisableDelete, Storage: storageDescription(cfg.Storage), Version: cfg.Version, Log: log})
 	if err != nil {
@@ -343,7 +354,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		}
 		imports = append(imports, scheduledImport{spec: spec, from: im.From, every: im.Schedule.D()})
 	}
-	s.stores, s.meta, s.blobs, s.reg, s.cache, s.stop, s.imports = st, meta, blobs, reg, cache, stop, imports
+	s.stores, s.meta, s.blobs, s.reg, s.cache, s.stop, s.imports, s.events = st, meta, blobs, reg, cache, stop, imports, notifier
 	return s, nil
 }
 
@@ -459,6 +470,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go s.importLoop(ctx, im)
 	}
 	go s.revocationLoop(ctx)
+	if s.events != nil {
+		go s.events.Run(ctx, s.meta, nil, s.log)
+	}
 	if s.opts.Hangup != nil && s.opts.Load != nil {
 		go s.hangupLoop(ctx)
 	}
@@ -512,6 +526,17 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	}
 	log.Info("berth serve listening", "addr", ln.Addr().String(), "scheme", scheme, "storage", storageDescription(cfg.Storage), "readOnly", cfg.ReadOnly, "pid", os.Getpid())
 	return s.Serve(ctx, ln)
+}
+
+// redactURL is u without its user information (a webhook URL may carry a
+// password), for the log.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	p.User = url.User("xxxxx")
+	return p.String()
 }
 
 // storageDescription names the blob store for the log and the console.

@@ -57,8 +57,12 @@ func eventQueue(t *testing.T, open NewStore) {
 	// changes nothing still queues its event.
 	steps := []func(evs ...metadata.Event) error{
 		func(evs ...metadata.Event) error { return s.LinkBlob(ctx, "a/b", blob, 5, evs...) },
-		func(evs ...metadata.Event) error { return s.PutManifest(ctx, man, []digest.Digest{blob}, nil, "v1", evs...) },
-		func(evs ...metadata.Event) error { return s.PutManifest(ctx, man, []digest.Digest{blob}, nil, "v1", evs...) },
+		func(evs ...metadata.Event) error {
+			return s.PutManifest(ctx, man, []digest.Digest{blob}, nil, "v1", evs...)
+		},
+		func(evs ...metadata.Event) error {
+			return s.PutManifest(ctx, man, []digest.Digest{blob}, nil, "v1", evs...)
+		},
 		func(evs ...metadata.Event) error { return s.DeleteTag(ctx, "a/b", "v1", evs...) },
 		func(evs ...metadata.Event) error { return s.DeleteManifest(ctx, "a/b", man.Digest, evs...) },
 		func(evs ...metadata.Event) error { return s.UnlinkBlob(ctx, "a/b", blob, evs...) },
