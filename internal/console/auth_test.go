@@ -27,7 +27,7 @@ func authServer(t *testing.T) (base string, digests map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
 	var lines []string
-	for _, u := range []string{"viewer", "admin"} {
+	for _, u := range []string{"viewer", "editor", "admin"} {
 		l, err := auth.HashPassword(u, u+"-password")
 		if err != nil {
 			t.Fatal(err)
@@ -43,6 +43,7 @@ func authServer(t *testing.T) (base string, digests map[string]string) {
 		TokenSecret: tokenSecret,
 		RoleBindings: []config.RoleBinding{
 			{Role: "registry-viewer", Namespace: "*", Users: []string{"viewer"}},
+			{Role: "registry-editor", Namespace: "*", Users: []string{"editor"}},
 			{Role: "registry-admin", Namespace: "*", Users: []string{"admin"}},
 		},
 		Anonymous: &config.AnonymousAccess{Role: "registry-viewer", Namespaces: []string{"public"}},
@@ -57,6 +58,11 @@ func authServer(t *testing.T) (base string, digests map[string]string) {
 	for _, ref := range []string{"public/app:v1", "private/app:v1", "private/gone:v1"} {
 		runEnv(t, env, "crane", "append", "--oci-empty-base", "-f", layer(t, "f", []byte(ref)), "-t", host+"/"+ref)
 		digests[ref] = runEnv(t, env, "crane", "digest", host+"/"+ref)
+	}
+	// private/moved:v1 moves once: its first revision stays, untagged.
+	for i, key := range []string{"private/moved:v1@first", "private/moved:v1"} {
+		runEnv(t, env, "crane", "append", "--oci-empty-base", "-f", layer(t, "f", []byte(fmt.Sprint("moved revision ", i))), "-t", host+"/private/moved:v1")
+		digests[key] = runEnv(t, env, "crane", "digest", host+"/private/moved:v1")
 	}
 	return "http://" + host, digests
 }
@@ -187,6 +193,100 @@ func TestConsoleAuth(t *testing.T) {
 		}
 		s.onlyOwnHost()
 	})
+
+	t.Run("browser: editor restores and retags, viewer refused", func(t *testing.T) {
+		s := newBrowser(t, base)
+		first, second := digests["private/moved:v1@first"], digests["private/moved:v1"]
+		if first == second {
+			t.Fatal("the two revisions of private/moved:v1 have one digest")
+		}
+		page := base + "/r/private/moved@" + first
+		signIn := func(user string) {
+			s.do(chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")),
+				chromedp.SendKeys(chromedp.CSS("#username"), user), chromedp.SendKeys(chromedp.CSS("#password"), user+"-password"),
+				chromedp.Submit(chromedp.CSS("#password")), chromedp.WaitVisible(chromedp.CSS(".who")))
+		}
+		signIn("viewer")
+		s.do(chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#history")))
+		if n := eval[int](s, `document.querySelectorAll('form.restore, #retag').length`); n != 0 {
+			t.Errorf("a viewer is offered %d restore or retag controls", n)
+		}
+		// Forcing it with the viewer's own session and CSRF token.
+		for _, tag := range []string{"v1", "stolen"} {
+			status := eval[string](s, `(async () => {
+				const csrf = document.querySelector('input[name=csrf]').value;
+				const r = await fetch('/tag', {method: 'POST', body: new URLSearchParams({csrf, repo: 'private/moved', digest: '`+first+`', tag: '`+tag+`'})});
+				return r.status + " " + ((await r.text()).match(/refused the tag: (\w+)/) || [])[1];
+			})()`, chromedp.EvalAwaitPromise)
+			if status != "403 DENIED" {
+				t.Errorf("a viewer's tag %s: %q, want 403 with the API's DENIED", tag, status)
+			}
+		}
+		if got := apiTag(t, base, "private/moved", "v1"); got != second {
+			t.Fatalf("after the viewer's refused restore v1 is %s, want %s", got, second)
+		}
+		if code := apiManifest(t, base, "private/moved", "stolen"); code != "404 MANIFEST_UNKNOWN" {
+			t.Errorf("after the viewer's refused retag the API answers %q for stolen", code)
+		}
+
+		s.do(chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.CSS(`a[href="/login"]`)))
+		signIn("editor")
+		s.do(chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#history")))
+		restores := eval[[]string](s, `[...document.querySelectorAll('form.restore')].map(f => f.tag.value + "@" + f.digest.value)`)
+		if len(restores) != 1 || restores[0] != "v1@"+first {
+			t.Fatalf("the editor is offered restores %v, want [v1@%s]", restores, first)
+		}
+		if n := eval[int](s, `document.querySelectorAll('#delete').length`); n != 0 {
+			t.Error("an editor is offered a delete")
+		}
+		s.accessible("image, editor")
+		s.screenshot("image-editor")
+		s.do(chromedp.Click(chromedp.CSS("form.restore button")), chromedp.WaitVisible(chromedp.CSS(`.notice[data-tagged="v1"]`)))
+		if got := eval[string](s, `document.querySelector('.notice').textContent`); got != "Tag v1 now points here." {
+			t.Errorf("after the restore the page says %q", got)
+		}
+		if got := apiTag(t, base, "private/moved", "v1"); got != first {
+			t.Errorf("after the restore the API answers v1 = %s, want the older %s", got, first)
+		}
+		// Restored, v1 is this revision again: what is offered now is the
+		// way back to the newer one.
+		restores = eval[[]string](s, `[...document.querySelectorAll('form.restore')].map(f => f.tag.value + "@" + f.digest.value)`)
+		if len(restores) != 1 || restores[0] != "v1@"+second {
+			t.Errorf("after the restore the editor is offered %v, want [v1@%s]", restores, second)
+		}
+		s.do(chromedp.SendKeys(chromedp.CSS("#retag"), "stable"), chromedp.Click(chromedp.CSS("#retag-submit")),
+			chromedp.WaitVisible(chromedp.CSS(`.notice[data-tagged="stable"]`)))
+		if got := apiTag(t, base, "private/moved", "stable"); got != first {
+			t.Errorf("after tagging it stable the API answers stable = %s, want %s", got, first)
+		}
+		// The newer revision's page offers v1 back to it, and nothing to
+		// the revision v1 is at now.
+		s.do(chromedp.Navigate(base+"/r/private/moved@"+second), chromedp.WaitVisible(chromedp.CSS("#history")))
+		restores = eval[[]string](s, `[...document.querySelectorAll('form.restore')].map(f => f.tag.value + "@" + f.digest.value)`)
+		if len(restores) != 1 || restores[0] != "v1@"+second {
+			t.Errorf("the newer revision's page offers %v, want [v1@%s]", restores, second)
+		}
+		s.screenshot("image-restored")
+		s.onlyOwnHost()
+	})
+}
+
+// apiTag resolves a tag as admin through the API and returns the digest it
+// answers.
+func apiTag(t *testing.T, base, repo, tag string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/v2/"+repo+"/manifests/"+tag, nil)
+	req.SetBasicAuth("admin", "admin-password")
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s:%s through the API: %d", repo, tag, resp.StatusCode)
+	}
+	return resp.Header.Get("Docker-Content-Digest")
 }
 
 // apiManifest GETs a manifest as admin through the API: "" when it is

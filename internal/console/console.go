@@ -199,6 +199,8 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request, v *viewer) error
 		return h.logout(w, r, v)
 	case p == "/delete":
 		return h.delete(w, r, v)
+	case p == "/tag":
+		return h.tag(w, r, v)
 	case strings.HasPrefix(p, "/r/") && get:
 		rest := strings.TrimPrefix(p, "/r/")
 		if repo, ref, ok := strings.Cut(rest, "@"); ok {

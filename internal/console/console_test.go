@@ -179,6 +179,33 @@ func testHTTP(t *testing.T, base string, fx fixture) {
 			t.Fatalf("the manifest went after refused deletes: %d", resp.StatusCode)
 		}
 	})
+	t.Run("tag form refusals", func(t *testing.T) {
+		_, body := get(t, c, base+"/r/plain@"+fx.plainDigest)
+		m := csrfRe.FindStringSubmatch(body)
+		if m == nil || !strings.Contains(body, `id="retag"`) {
+			t.Fatal("with access control off the image page offers no retag form")
+		}
+		for _, tc := range []struct {
+			name, repo, digest, tag string
+			want                    int
+		}{
+			{"invalid tag", "plain", fx.plainDigest, "-v1", http.StatusBadRequest},
+			{"no digest", "plain", "v1", "v2", http.StatusBadRequest},
+			{"manifest of another repository", "team/signed", fx.plainDigest, "v2", http.StatusNotFound},
+		} {
+			resp, err := c.PostForm(base+"/tag", url.Values{"csrf": {m[1]}, "repo": {tc.repo}, "digest": {tc.digest}, "tag": {tc.tag}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+			}
+		}
+		if status, _ := get(t, c, base+"/v2/team/signed/manifests/v2"); status != http.StatusNotFound {
+			t.Errorf("a refused tag form made team/signed:v2 (%d)", status)
+		}
+	})
 	t.Run("API untouched", func(t *testing.T) {
 		if status, _ := get(t, c, base+"/v2/"); status != 200 {
 			t.Errorf("GET /v2/: %d", status)

@@ -4,7 +4,11 @@
 // in natural version order, by push time, size or platforms; signature tags
 // folded into badges on their subjects; pull commands to copy), an image
 // (manifest or index, layers and config per platform, referrers, tag
-// history), a status page, and a login form when access control is on.
+// history with "restore this revision", and "tag this manifest as" for
+// those who may push), a status page (storage, usage, mode, version, and
+// gc's and prune's last runs as metadata.Store.LastRun has them: berth
+// serve's scheduled runs and the CLI's record themselves), and a login
+// form when access control is on.
 //
 // Everything it serves is embedded (templates, one stylesheet, one small
 // script for copying and nothing else), so it works with no network beyond
@@ -15,11 +19,13 @@
 //
 // The console asks the API's live authorizer (api.Handler.Settings) every
 // request, so a reload applies to both at once. A repository is listed or
-// shown only to an identity that may pull it; a delete is not done here at
-// all but sent through the API handler in-process with an access token the
-// authorizer issues for the signed-in identity, so read-only mode, disabled
-// deletes, pull-through prefixes and roles refuse it exactly as they refuse
-// a client.
+// shown only to an identity that may pull it. Nothing that changes the
+// registry is done here: a delete, and a restore or retag (a PUT of the
+// manifest's stored bytes under the tag, as crane tag does), are sent
+// through the API handler in-process with an access token the authorizer
+// issues for the signed-in identity, so read-only mode, disabled deletes,
+// pull-through prefixes and roles refuse them exactly as they refuse a
+// client, and notifications see them as a client's.
 //
 // Sessions are a cookie holding who signed in and until when, signed with
 // a key derived from httpSecret (random when none is set: sessions then

@@ -1,9 +1,11 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -424,7 +426,7 @@ type imageData struct {
 	Tags       []string
 	SigTags    []string
 	Referrers  []referrerGroup
-	History    []metadata.TagMove
+	History    []historyRow
 	Pull       []pullCmd
 	TagPulls   []tagPull
 	Subject    digest.Digest
@@ -432,6 +434,16 @@ type imageData struct {
 	CanDelete  bool
 	Confirm    bool
 	Delete     string // why deleting is not offered, when it is not
+	CanTag     bool   // the viewer may push here: restore and retag are offered
+	Tagged     string // the tag just pointed here
+}
+
+// historyRow is one move of the tag history; Restore offers to point the
+// tag back at the row's digest (it points elsewhere now, and the manifest
+// is still in the repository).
+type historyRow struct {
+	metadata.TagMove
+	Restore bool
 }
 
 type tagPull struct {
@@ -514,8 +526,41 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request, v *viewer, repo 
 			data.Referrers = append(data.Referrers, *g)
 		}
 	}
-	if data.History, err = h.meta.ManifestTagHistory(ctx, repo, d); err != nil {
+	moves, err := h.meta.ManifestTagHistory(ctx, repo, d)
+	if err != nil {
 		return err
+	}
+	data.CanTag = !v.readOnly && v.may(repo, auth.Push)
+	current := map[string]digest.Digest{}
+	for _, t := range tags {
+		current[t.Tag] = t.Digest
+	}
+	present := map[digest.Digest]bool{d: true}
+	offered := map[metadata.TagMove]bool{}
+	data.History = make([]historyRow, len(moves))
+	// Newest first, so the one restore offered per tag and digest is on
+	// its latest move.
+	for i := len(moves) - 1; i >= 0; i-- {
+		m := moves[i]
+		row := historyRow{TagMove: m}
+		key := metadata.TagMove{Tag: m.Tag, Digest: m.Digest}
+		if data.CanTag && current[m.Tag] != m.Digest && !offered[key] {
+			ok, seen := present[m.Digest]
+			if !seen {
+				_, err := h.meta.GetManifest(ctx, repo, m.Digest)
+				if err != nil && !errors.Is(err, metadata.ErrNotFound) {
+					return err
+				}
+				ok = err == nil
+				present[m.Digest] = ok
+			}
+			row.Restore, offered[key] = ok, ok
+		}
+		data.History[i] = row
+	}
+	data.Tagged = r.URL.Query().Get("tagged")
+	if current[data.Tagged] != d {
+		data.Tagged = ""
 	}
 	host := r.Host
 	data.Pull = pullCommands(host+"/"+repo+"@"+string(d), repo, "", !secure(r))
@@ -578,13 +623,33 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, v *viewer) erro
 	if err != nil || oci.ValidateName(repo) != nil {
 		return &httpError{http.StatusBadRequest, "the form names no valid repository and digest"}
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodDelete, "/v2/"+repo+"/manifests/"+string(d), nil)
+	if err := h.throughAPI(r, v, http.MethodDelete, repo, string(d), "", nil, auth.Delete, "delete"); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/r/"+repo+"?"+url.Values{"deleted": {string(d)}}.Encode(), http.StatusSeeOther)
+	return nil
+}
+
+// throughAPI sends a manifest request (a DELETE, or a PUT of body as
+// ctype) for repo's ref to the API handler in-process, with an access token
+// the authorizer issues the viewer for action: whatever the API would refuse
+// this identity, it refuses here, with its own message, and whatever it
+// does on a client's request (notifications included) it does here too.
+func (h *Handler) throughAPI(r *http.Request, v *viewer, method, repo, ref, ctype string, body []byte, action auth.Action, what string) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), method, "/v2/"+repo+"/manifests/"+ref, rd)
 	if err != nil {
 		return err
 	}
 	req.Host, req.RemoteAddr = r.Host, r.RemoteAddr
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
 	if v.authz != nil {
-		tok, err := v.authz.Issue(v.id, []auth.Access{{Type: "repository", Name: repo, Actions: []string{string(auth.Delete)}}})
+		tok, err := v.authz.Issue(v.id, []auth.Access{{Type: "repository", Name: repo, Actions: []string{string(auth.Pull), string(action)}}})
 		if err != nil {
 			return err
 		}
@@ -593,12 +658,12 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, v *viewer) erro
 	rec := &recorder{header: http.Header{}}
 	h.api.ServeHTTP(rec, req)
 	if rec.status/100 != 2 {
-		msg := "the registry refused the delete"
+		msg := "the registry refused the " + what
 		var env struct {
 			Errors []struct{ Code, Message string } `json:"errors"`
 		}
 		if json.Unmarshal([]byte(rec.body.String()), &env) == nil && len(env.Errors) > 0 {
-			msg = "the registry refused the delete: " + env.Errors[0].Code + ": " + env.Errors[0].Message
+			msg += ": " + env.Errors[0].Code + ": " + env.Errors[0].Message
 		}
 		status := rec.status
 		if status == http.StatusUnauthorized {
@@ -606,7 +671,41 @@ func (h *Handler) delete(w http.ResponseWriter, r *http.Request, v *viewer) erro
 		}
 		return &httpError{status, msg}
 	}
-	http.Redirect(w, r, "/r/"+repo+"?"+url.Values{"deleted": {string(d)}}.Encode(), http.StatusSeeOther)
+	return nil
+}
+
+// tag points a tag at a manifest of the repository — "restore this
+// revision" from the tag history, or "tag this manifest as" — by a PUT of
+// the manifest's stored bytes under the tag through the API, as a client
+// retags (crane tag does the same), so the API's rules apply: a role
+// without push, read-only mode and pull-through repositories are refused.
+func (h *Handler) tag(w http.ResponseWriter, r *http.Request, v *viewer) error {
+	if err := h.checkPost(r, v); err != nil {
+		return err
+	}
+	repo, ref, tag := r.PostForm.Get("repo"), r.PostForm.Get("digest"), strings.TrimSpace(r.PostForm.Get("tag"))
+	d, err := digest.Parse(ref)
+	if err != nil || oci.ValidateName(repo) != nil {
+		return &httpError{http.StatusBadRequest, "the form names no valid repository and digest"}
+	}
+	if err := oci.ValidateTag(tag); err != nil {
+		return &httpError{http.StatusBadRequest, fmt.Sprintf("%q is not a valid tag: up to 128 letters, digits, _, . and -, not starting with . or -", tag)}
+	}
+	// The same answer for "absent" and "not yours", as on the pages.
+	if !v.may(repo, auth.Pull) {
+		return notFound("manifest %s is not in repository %s, or you may not pull it", d, repo)
+	}
+	info, raw, err := h.reg.GetManifest(r.Context(), repo, string(d))
+	if err != nil {
+		if _, ok := oci.AsError(err); ok {
+			return notFound("manifest %s is not in repository %s, or you may not pull it", d, repo)
+		}
+		return err
+	}
+	if err := h.throughAPI(r, v, http.MethodPut, repo, tag, info.MediaType, raw, auth.Push, "tag"); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/r/"+repo+"@"+string(d)+"?"+url.Values{"tagged": {tag}}.Encode(), http.StatusSeeOther)
 	return nil
 }
 
