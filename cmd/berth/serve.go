@@ -74,6 +74,25 @@ accepted too. Flags override the file.
                      importMode (Legacy|PreserveOriginal), authFile, caFile,
                      insecure}]; each move kept in the tag history (one-shot:
                      berth import FROM TO)
+  notifications:     webhooks, in CNCF Distribution's envelope (Content-Type
+                     application/vnd.docker.distribution.events.v1+json) so
+                     its receivers work: {pulls (false), endpoints: [{name,
+                     url, headers {Name: [value]}, timeout (5s), threshold
+                     (3), backoff (1s), ignoredMediaTypes, ignore {mediaTypes,
+                     actions: push|pull|delete|mount}, disabled}]}. Events for
+                     pushes, deletes and mounts of manifests and blobs (blobs
+                     have media type application/octet-stream: ignore it for
+                     manifest events only), pulls only with pulls: true.
+                     Each event is queued in the metadata store in the same
+                     transaction as its change, so a crash or restart loses
+                     none; delivered at least once (an "id" to deduplicate
+                     by), in order per endpoint, a backlog in envelopes of up
+                     to 50; a POST answered 2xx/3xx is delivered, anything
+                     else retried — at once up to threshold, then after
+                     backoff doubling up to 32x — blocking the events behind
+                     it. Metrics: registry_notifications_pending_total
+                     (queue depth), _events_total{type=Events|Successes|
+                     Failures|Errors}, _status_total{code}
   metrics            {secret (scrapers give it as the Basic password or a
                      Bearer token; or from BERTH_METRICS_SECRET), open};
                      with auth on, an admin of every
@@ -104,7 +123,7 @@ running config stays and the reason (file, line, field) is logged. Settings
 that take effect only at a restart — addr, storage, metadataDirectory,
 metadataDatabase and BERTH_METADATA_DSN, the storage credentials in the
 environment, httpSecret, disableDelete, shutdownTimeout, gc, prune,
-pullThrough, imports, metrics, turning tls on or off — are logged as
+pullThrough, imports, notifications, metrics, turning tls on or off — are logged as
 "needsRestart" when they differ, and keep their running values. TLS
 certificate and key files are also checked every ` + server.DefaultCertPoll.String() + ` and re-read
 when they change on disk (a renewal, a secret volume's update), no SIGHUP
@@ -129,7 +148,16 @@ timer, so a request costs no query.`,
     maxSize: 200GiB
     maxUnusedAge: 720h
   # nodes then pull quay.io/org/app through cache.corp:5000/quay.io/org/app:
-  berth policy cache-mirrors --serve-config registry.yaml --cache cache.corp:5000`,
+  berth policy cache-mirrors --serve-config registry.yaml --cache cache.corp:5000
+
+  # manifest push and delete events to a CI webhook (registry.yaml):
+  notifications:
+    endpoints:
+    - name: ci
+      url: https://ci.corp/hooks/registry
+      headers:
+        Authorization: [Bearer TOKEN]
+      ignoredMediaTypes: [application/octet-stream]`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// load reads the file and applies the flags, at start and at

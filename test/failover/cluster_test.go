@@ -10,9 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -53,20 +51,7 @@ func TestMain(m *testing.M) {
 	}
 	go func() {
 		defer close(berthBuilt)
-		gomod, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			berthErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		bin := filepath.Join(dir, "berth")
-		cmd := exec.Command("go", "build", "-tags", "containers_image_openpgp", "-ldflags", "-s -w", "-o", bin, "./cmd/berth")
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-		dieWithTest(cmd)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			berthErr = fmt.Errorf("go build ./cmd/berth: %w\n%s", err, out)
-			return
-		}
-		berthBin = bin
+		berthBin, berthErr = testpeer.BuildBerth(dir)
 	}()
 	code := m.Run()
 	<-berthBuilt
@@ -74,18 +59,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// replica is one `berth serve` process; it keeps its address and config
-// across a kill and a restart, as a pod restarted in place does.
-type replica struct {
-	name, addr string
-	bin, cfg   string
-	logPath    string
-	env        []string
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
+// replica is one `berth serve` process of the cluster.
+type replica = testpeer.BerthProcess
 
 // newCluster writes one config per replica (same bucket, same database,
 // same httpSecret), starts them, and returns them with their PostgreSQL
@@ -104,8 +79,8 @@ func newCluster(t *testing.T, n int) ([]*replica, *testpeer.Postgres) {
 	var rs []*replica
 	for i := range n {
 		r := &replica{
-			name: fmt.Sprintf("replica-%d", i+1), addr: testpeer.FreeAddr(t), bin: bin, env: env,
-			cfg: filepath.Join(dir, fmt.Sprintf("replica-%d.yaml", i+1)), logPath: filepath.Join(dir, fmt.Sprintf("replica-%d.log", i+1)),
+			Name: fmt.Sprintf("replica-%d", i+1), Addr: testpeer.FreeAddr(t), Bin: bin, Env: env,
+			Config: filepath.Join(dir, fmt.Sprintf("replica-%d.yaml", i+1)), LogPath: filepath.Join(dir, fmt.Sprintf("replica-%d.log", i+1)),
 		}
 		conf := fmt.Sprintf(`addr: %s
 storage:
@@ -117,114 +92,16 @@ metadataDirectory: %s
 metadataDatabase: %s
 httpSecret: shared-by-every-replica
 shutdownTimeout: 5s
-`, r.addr, minio.Endpoint, filepath.Join(dir, fmt.Sprintf("meta-%d", i+1)), pg.DSN)
-		if err := os.WriteFile(r.cfg, []byte(conf), 0o600); err != nil {
+`, r.Addr, minio.Endpoint, filepath.Join(dir, fmt.Sprintf("meta-%d", i+1)), pg.DSN)
+		if err := os.WriteFile(r.Config, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		// One at a time: the first creates the bucket and the schema.
-		r.start(t)
-		t.Cleanup(r.stop)
+		r.Start(t)
+		t.Cleanup(r.Stop)
 		rs = append(rs, r)
 	}
 	return rs, pg
-}
-
-// start runs the replica and waits until it answers /healthz.
-func (r *replica) start(t *testing.T) {
-	t.Helper()
-	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(r.bin, "serve", "--config", r.cfg)
-	cmd.Env = r.env
-	dieWithTest(cmd)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("%s: start: %v", r.name, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
-	r.mu.Lock()
-	r.cmd, r.exited = cmd, exited
-	r.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + r.addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited before it became healthy: %v\n%s", r.name, cmd.ProcessState, r.log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not healthy after 30s: %v\n%s", r.name, err, r.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// kill is kill -9: no drain, no deferred cleanup, connections reset.
-func (r *replica) kill(t *testing.T) {
-	t.Helper()
-	r.mu.Lock()
-	cmd, exited := r.cmd, r.exited
-	r.mu.Unlock()
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatalf("%s: kill -9: %v", r.name, err)
-	}
-	<-exited
-}
-
-// alive says whether the replica's process is running.
-func (r *replica) alive() bool {
-	r.mu.Lock()
-	exited := r.exited
-	r.mu.Unlock()
-	select {
-	case <-exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// stop ends the replica at the end of the test (SIGTERM, then SIGKILL).
-func (r *replica) stop() {
-	r.mu.Lock()
-	cmd, exited := r.cmd, r.exited
-	r.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	select {
-	case <-exited:
-		return
-	default:
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
-
-func (r *replica) log() string {
-	b, _ := os.ReadFile(r.logPath)
-	const keep = 8 << 10
-	if len(b) > keep {
-		b = b[len(b)-keep:]
-	}
-	return string(b)
 }
 
 // balancer is the load balancer in front of the replicas: each request goes
@@ -254,7 +131,7 @@ func startBalancer(t *testing.T, rs []*replica) (*balancer, string) {
 		downUntil: make([]time.Time, len(rs)),
 	}
 	for _, r := range rs {
-		b.backends = append(b.backends, r.addr)
+		b.backends = append(b.backends, r.Addr)
 	}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {

@@ -127,7 +127,7 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 	// must be resumable through the others (checked below, while it is
 	// down): the bytes and the session live in the shared stores, not in
 	// the replica.
-	direct := &client{base: "http://" + victim.addr, hc: hc, rec: rec}
+	direct := &client{base: "http://" + victim.Addr, hc: hc, rec: rec}
 	type held struct {
 		repo string
 		loc  string // the session's Location, path and query only
@@ -143,7 +143,7 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 			first := direct
 			if i%2 == 1 {
 				// Begun elsewhere, chunk acknowledged by the victim.
-				first = &client{base: "http://" + rs[0].addr, hc: hc, rec: rec}
+				first = &client{base: "http://" + rs[0].Addr, hc: hc, rec: rec}
 			}
 			loc, err := first.startUpload(opCtx, repo)
 			if err != nil {
@@ -164,14 +164,14 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 
 	waitUntil(clk.t0.Add(clk.kill))
 	clk.killed = time.Now()
-	victim.kill(t)
-	t.Logf("%s killed -9 at %s", victim.name, clk.killed.Sub(clk.t0).Round(time.Millisecond))
+	victim.Kill(t)
+	t.Logf("%s killed -9 at %s", victim.Name, clk.killed.Sub(clk.t0).Round(time.Millisecond))
 
 	// Through the survivors, named directly, so no request can reach the
 	// victim even if this outlasts its downtime: the status from one, the
 	// remaining chunks to the other, the completing PUT to the first.
-	s1 := &client{base: "http://" + rs[0].addr, hc: hc, rec: rec}
-	s3 := &client{base: "http://" + rs[2].addr, hc: hc, rec: rec}
+	s1 := &client{base: "http://" + rs[0].Addr, hc: hc, rec: rec}
+	s3 := &client{base: "http://" + rs[2].Addr, hc: hc, rec: rec}
 	resumed := make(chan struct{})
 	go func() {
 		defer close(resumed)
@@ -181,14 +181,14 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 			rw.Go(func() { resumeSession(t, rec, s1, s3, s.repo, s.loc, s.data) })
 		}
 		rw.Wait()
-		t.Logf("the %d sessions acknowledged by %s resumed through the survivors by %s", len(sessions), victim.name, time.Since(clk.t0).Round(time.Millisecond))
+		t.Logf("the %d sessions acknowledged by %s resumed through the survivors by %s", len(sessions), victim.Name, time.Since(clk.t0).Round(time.Millisecond))
 	}()
 
 	waitUntil(clk.t0.Add(clk.restart))
 	restarting := time.Now()
-	victim.start(t)
+	victim.Start(t)
 	clk.reborn = time.Now()
-	t.Logf("%s restarted at %s, healthy %s later", victim.name, restarting.Sub(clk.t0).Round(time.Millisecond), clk.reborn.Sub(restarting).Round(time.Millisecond))
+	t.Logf("%s restarted at %s, healthy %s later", victim.Name, restarting.Sub(clk.t0).Round(time.Millisecond), clk.reborn.Sub(restarting).Round(time.Millisecond))
 
 	waitUntil(clk.t0.Add(total))
 	close(stop)
@@ -207,16 +207,16 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 	rec.mu.Unlock()
 	validating := time.Now()
 	for _, r := range rs {
-		rc := &client{base: "http://" + r.addr, hc: hc, rec: rec}
+		rc := &client{base: "http://" + r.Addr, hc: hc, rec: rec}
 		var vw sync.WaitGroup
 		work := make(chan image)
 		for range 8 {
 			vw.Go(func() {
 				for img := range work {
-					_ = rc.pullImage(opCtx, img, "validate on "+r.name)
+					_ = rc.pullImage(opCtx, img, "validate on "+r.Name)
 					a := rc.do(opCtx, http.MethodHead, rc.base+"/v2/"+img.repo+"/manifests/"+img.tag, nil, "Accept", mediaManifest)
 					if a.status != http.StatusOK || a.header.Get("Docker-Content-Digest") != string(img.manifest) {
-						rec.violate("validate on %s: HEAD %s:%s: %s, digest %q, want %s", r.name, img.repo, img.tag, a, a.header.Get("Docker-Content-Digest"), img.manifest)
+						rec.violate("validate on %s: HEAD %s:%s: %s, digest %q, want %s", r.Name, img.repo, img.tag, a, a.header.Get("Docker-Content-Digest"), img.manifest)
 					}
 				}
 			})
@@ -233,11 +233,11 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 		t.Error(v)
 	}
 	if len(rec.violations) > 0 {
-		t.Logf("%s log (tail):\n%s", victim.name, victim.log())
+		t.Logf("%s log (tail):\n%s", victim.Name, victim.Log())
 	}
 	for i, r := range rs {
-		if i != 1 && strings.Contains(r.log(), "level=ERROR") {
-			t.Logf("%s logged errors (tail):\n%s", r.name, r.log())
+		if i != 1 && strings.Contains(r.Log(), "level=ERROR") {
+			t.Logf("%s logged errors (tail):\n%s", r.Name, r.Log())
 		}
 	}
 	// Failures are retryable by construction (anything else is a

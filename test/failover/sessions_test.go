@@ -20,8 +20,8 @@ import (
 func TestUploadSessionsSurvive(t *testing.T) {
 	rs, pg := newCluster(t, 3)
 	t.Run("ReplicaKilledMidCommit", func(t *testing.T) { replicaKilledMidCommit(t, rs) })
-	if !rs[1].alive() { // the subtest failed before it restarted it
-		rs[1].start(t)
+	if !rs[1].Alive() { // the subtest failed before it restarted it
+		rs[1].Start(t)
 	}
 	t.Run("MetadataConnectionsCut", func(t *testing.T) { metadataConnectionsCut(t, rs, pg) })
 }
@@ -39,9 +39,9 @@ func replicaKilledMidCommit(t *testing.T, rs []*replica) {
 	hc := &http.Client{Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
 	rec := newRecord(&clock{t0: time.Now(), kill: time.Hour, restart: time.Hour})
-	a := &client{base: "http://" + rs[0].addr, hc: hc, rec: rec}
-	b := &client{base: "http://" + rs[2].addr, hc: hc, rec: rec}
-	v := &client{base: "http://" + victim.addr, hc: hc, rec: rec}
+	a := &client{base: "http://" + rs[0].Addr, hc: hc, rec: rec}
+	b := &client{base: "http://" + rs[2].Addr, hc: hc, rec: rec}
+	v := &client{base: "http://" + victim.Addr, hc: hc, rec: rec}
 	ctx := context.Background()
 	defer func() {
 		for _, msg := range rec.violations {
@@ -56,30 +56,30 @@ func replicaKilledMidCommit(t *testing.T, rs []*replica) {
 		var seen string
 		data, rel, seen = killInsideCommit(t, a, v, victim, repo, attempt)
 		if seen != "" {
-			t.Logf("%s killed -9 inside the completing PUT, with %s", victim.name, seen)
+			t.Logf("%s killed -9 inside the completing PUT, with %s", victim.Name, seen)
 			break
 		}
 		// The victim finished first: this blob is stored now, so the next
 		// try needs fresh bytes for a commit as long as this one.
 		if attempt == 2 {
-			t.Fatalf("%s answered the completing PUT before it died, %d times: nothing was killed mid-commit", victim.name, attempt+1)
+			t.Fatalf("%s answered the completing PUT before it died, %d times: nothing was killed mid-commit", victim.Name, attempt+1)
 		}
-		t.Logf("%s answered the completing PUT before it died; again with other bytes", victim.name)
-		victim.start(t)
+		t.Logf("%s answered the completing PUT before it died; again with other bytes", victim.Name)
+		victim.Start(t)
 	}
 	d := digest.FromBytes(data)
 
 	r := b.do(ctx, http.MethodPut, withQuery(b.base+rel, "digest", string(d)), nil)
 	switch {
 	case r.status == http.StatusCreated:
-		t.Logf("the retried PUT on %s completed the session", rs[2].name)
+		t.Logf("the retried PUT on %s completed the session", rs[2].Name)
 	case r.status == http.StatusNotFound && ociCode(r.body) == "BLOB_UPLOAD_UNKNOWN":
-		t.Logf("the retried PUT on %s: the session was consumed; pushing the blob again", rs[2].name)
+		t.Logf("the retried PUT on %s: the session was consumed; pushing the blob again", rs[2].Name)
 		if err := b.pushBlob(ctx, repo, data, 256<<10); err != nil {
 			t.Fatal(err)
 		}
 	default:
-		t.Fatalf("the retried PUT on %s: %s; want 201, or 404 BLOB_UPLOAD_UNKNOWN when the unanswered PUT consumed the session", rs[2].name, r)
+		t.Fatalf("the retried PUT on %s: %s; want 201, or 404 BLOB_UPLOAD_UNKNOWN when the unanswered PUT consumed the session", rs[2].Name, r)
 	}
 
 	cfg := []byte(`{"architecture":"amd64","os":"linux"}`)
@@ -90,14 +90,14 @@ func replicaKilledMidCommit(t *testing.T, rs []*replica) {
 	if err := a.putManifest(ctx, repo, "v1", man); err != nil {
 		t.Fatal(err)
 	}
-	victim.start(t)
+	victim.Start(t)
 	img := image{repo: repo, tag: "v1", manifest: digest.FromBytes(man), blobs: []blobRef{
 		{digest.FromBytes(cfg), int64(len(cfg))}, {d, int64(len(data))},
 	}}
 	for _, r := range rs {
-		c := &client{base: "http://" + r.addr, hc: hc, rec: rec}
-		if err := c.pullImage(ctx, img, r.name); err != nil {
-			t.Errorf("pull from %s: %v", r.name, err)
+		c := &client{base: "http://" + r.Addr, hc: hc, rec: rec}
+		if err := c.pullImage(ctx, img, r.Name); err != nil {
+			t.Errorf("pull from %s: %v", r.Name, err)
 		}
 	}
 }
@@ -115,7 +115,7 @@ func metadataConnectionsCut(t *testing.T, rs []*replica, pg *testpeer.Postgres) 
 	ctx := context.Background()
 	clients := make([]*client, len(rs))
 	for i, r := range rs {
-		clients[i] = &client{base: "http://" + r.addr, hc: hc, rec: rec}
+		clients[i] = &client{base: "http://" + r.Addr, hc: hc, rec: rec}
 	}
 	defer func() {
 		for _, msg := range rec.violations {
@@ -243,10 +243,10 @@ func killInsideCommit(t *testing.T, a, v *client, victim *replica, repo string, 
 		default:
 		}
 	}
-	victim.kill(t)
+	victim.Kill(t)
 	if ans := <-done; ans.err == nil {
 		if ans.status != http.StatusCreated {
-			t.Fatalf("%s answered the completing PUT with %s", victim.name, ans)
+			t.Fatalf("%s answered the completing PUT with %s", victim.Name, ans)
 		}
 		return data, rel, ""
 	}

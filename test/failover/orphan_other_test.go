@@ -1,7 +1,0 @@
-//go:build !linux
-
-package failover_test
-
-import "os/exec"
-
-func dieWithTest(*exec.Cmd) {}
