@@ -20,7 +20,7 @@ import (
 const (
 	BatchSize    = 50
 	pollInterval = time.Second
-	leaseTTL     = 30 * time.Second
+	leaseTTL     = 15 * time.Second
 	maxBackoffX  = 32
 )
 

@@ -124,20 +124,7 @@ notifications:
 	var images []pushed
 	push := func(i int) {
 		t.Helper()
-		layer := filepath.Join(dir, fmt.Sprintf("layer-%d.tar", i))
-		writeTar(t, layer, fmt.Sprintf("file-%d", i), fmt.Sprintf("content of image %d\n", i))
-		img := pushed{repo: repos[i%len(repos)], tag: fmt.Sprintf("v%d", i)}
-		ref := berth.Addr + "/" + img.repo + ":" + img.tag
-		out, err := exec.Command(crane, "append", "--insecure", "--oci-empty-base", "-f", layer, "-t", ref).CombinedOutput()
-		if err != nil {
-			t.Fatalf("crane append %s: %v\n%s", ref, err, out)
-		}
-		m := regexp.MustCompile(`@(sha256:[0-9a-f]{64})`).FindSubmatch(out)
-		if m == nil {
-			t.Fatalf("crane append printed no digest: %s", out)
-		}
-		img.digest = string(m[1])
-		images = append(images, img)
+		images = append(images, cranePush(t, crane, dir, berth.Addr, repos[i%len(repos)], i))
 	}
 	for i := range 50 {
 		push(i)
@@ -220,6 +207,26 @@ notifications:
 		}
 	}
 	t.Logf("%d events in %d POSTs after the outage; %d delivered in all", len(unique), rc.posts, len(rc.events))
+}
+
+// cranePush pushes image number i, a one-layer image unique to i, as
+// host/repo:v<i> with crane, and returns what crane pushed.
+func cranePush(t *testing.T, crane, dir, host, repo string, i int) pushed {
+	t.Helper()
+	layer := filepath.Join(dir, fmt.Sprintf("layer-%d.tar", i))
+	writeTar(t, layer, fmt.Sprintf("file-%d", i), fmt.Sprintf("content of image %d\n", i))
+	img := pushed{repo: repo, tag: fmt.Sprintf("v%d", i)}
+	ref := host + "/" + img.repo + ":" + img.tag
+	out, err := exec.Command(crane, "append", "--insecure", "--oci-empty-base", "-f", layer, "-t", ref).CombinedOutput()
+	if err != nil {
+		t.Fatalf("crane append %s: %v\n%s", ref, err, out)
+	}
+	m := regexp.MustCompile(`@(sha256:[0-9a-f]{64})`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("crane append printed no digest: %s", out)
+	}
+	img.digest = string(m[1])
+	return img
 }
 
 // waitMetric waits until berth's metrics show series at value.
