@@ -1,8 +1,18 @@
 // Package metadata owns the names: repositories, which blobs each repository
 // may serve, manifests and what they reference, tags and their history,
-// referrers by subject, upload sessions, and the record of robot tokens
-// (their ids and revocations, never the tokens). It is the only package with SQL
-// and the only one importing SQL drivers.
+// referrers by subject, upload sessions, the record of robot tokens
+// (their ids and revocations, never the tokens), the record of gc and prune
+// runs, and the notification queue. It is the only package with SQL and the
+// only one importing SQL drivers.
+//
+// Notifications: the write methods take the events describing their change
+// (metadata.Event, opaque JSON per endpoint) and insert them into
+// event_queue inside the change's own transaction, so a change and its
+// events commit or roll back together. Delivery reads an endpoint's rows by
+// ascending seq and deletes them once acknowledged (AckEvents by seq, not
+// "up to seq", so a row committed late with a lower seq is delivered next,
+// never skipped); event_leases names the one process delivering each
+// endpoint.
 //
 // Invariant: a row here is written only after the bytes it names are durable
 // in the blob store, so the metadata never points at missing or half-written

@@ -7,4 +7,9 @@
 // an upload session, verified against their digest, made durable and renamed
 // into place by storage.Commit, and only then named by a metadata commit. A
 // crash between the two leaves unreferenced bytes, never a dangling name.
+//
+// Notifications: each change asks Options.Notifier for the events that
+// describe it and hands them to the metadata call that makes the change, so
+// an acknowledged push always has its events queued and a refused one
+// never does.
 package registry
