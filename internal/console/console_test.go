@@ -1,14 +1,19 @@
 package console_test
 
 import (
+	"bytes"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/berth-registry/berth/internal/console"
 	"github.com/berth-registry/berth/internal/server/servertest"
 )
 
@@ -36,6 +41,90 @@ func newClient(t *testing.T) *http.Client {
 }
 
 var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+var (
+	rowRe  = regexp.MustCompile(`<tr data-tag="([^"]+)"`)
+	nextRe = regexp.MustCompile(`<a href="([^"]+)" rel="next" id="tags-next">`)
+)
+
+func rowTags(body string) []string {
+	var out []string
+	for _, m := range rowRe.FindAllStringSubmatch(body, -1) {
+		out = append(out, html.UnescapeString(m[1]))
+	}
+	return out
+}
+
+// tagPages follows a repository's tag pages from first and returns every
+// row's tag in page order, failing on a page over TagPageSize rows.
+func tagPages(t *testing.T, c *http.Client, base, first string) []string {
+	t.Helper()
+	var all []string
+	u := first
+	for range 100 {
+		status, body := get(t, c, base+u)
+		if status != 200 {
+			t.Fatalf("GET %s: %d", u, status)
+		}
+		rows := rowTags(body)
+		if len(rows) > console.TagPageSize {
+			t.Fatalf("GET %s: %d rows on one page", u, len(rows))
+		}
+		all = append(all, rows...)
+		m := nextRe.FindStringSubmatch(body)
+		if m == nil {
+			return all
+		}
+		path, _, _ := strings.Cut(first, "?")
+		u = path + html.UnescapeString(m[1])
+	}
+	t.Fatal("more than 100 pages of tags")
+	return nil
+}
+
+// natural is the console's tag order (natural version order) for the
+// tags the fixture pushes: "base", then v1.N by N.
+func natural(a, b string) bool {
+	if a == "base" || b == "base" {
+		return a == "base"
+	}
+	var x, y int
+	fmt.Sscanf(a, "v1.%d", &x)
+	fmt.Sscanf(b, "v1.%d", &y)
+	return x < y
+}
+
+// manifestBytes GETs a manifest's bytes through the API.
+func manifestBytes(t *testing.T, base, repo, ref string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/v2/"+repo+"/manifests/"+ref, nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s@%s: %d %v", repo, ref, resp.StatusCode, err)
+	}
+	return b
+}
+
+// putManifest PUTs OCI manifest bytes under a tag through the API.
+func putManifest(t *testing.T, base, repo, tag string, raw []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, base+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("PUT %s:%s: %d", repo, tag, resp.StatusCode)
+	}
+}
 
 // TestConsole runs every console test against one berth serve filled once
 // by crane and regctl: the pages over plain HTTP, then in Chromium.
@@ -83,8 +172,57 @@ func testHTTP(t *testing.T, base string, fx fixture) {
 		if i9 < 0 || i10 < 0 || i9 > i10 {
 			t.Fatalf("v1.9 at %d, v1.10 at %d: want v1.9 first", i9, i10)
 		}
-		if n := strings.Count(body, "<tr data-tag="); n != 201 {
-			t.Errorf("%d tag rows, want 201", n)
+		if n := strings.Count(body, "<tr data-tag="); n != console.TagPageSize {
+			t.Errorf("%d tag rows on the first page, want %d", n, console.TagPageSize)
+		}
+		all := tagPages(t, c, base, "/r/team/many")
+		if len(all) != 201 {
+			t.Fatalf("the pages hold %d tags, want 201", len(all))
+		}
+		for i := 1; i < len(all); i++ {
+			if !natural(all[i-1], all[i]) {
+				t.Fatalf("across the pages %s comes before %s", all[i-1], all[i])
+			}
+		}
+	})
+	t.Run("tag pages are keyset pages", func(t *testing.T) {
+		first := pushImage(t, fx.host+"/paged:t000", "linux/amd64", 100)
+		raw := manifestBytes(t, base, "paged", first)
+		var names []string
+		for i := range 250 {
+			names = append(names, fmt.Sprintf("t%03d", i))
+			if i > 0 {
+				putManifest(t, base, "paged", names[i], raw)
+			}
+		}
+		_, body := get(t, c, base+"/r/paged")
+		page1 := rowTags(body)
+		if !slices.Equal(page1, names[:100]) {
+			t.Fatalf("page 1 is %v…, want t000…t099", page1[:3])
+		}
+		next := nextRe.FindStringSubmatch(body)
+		if next == nil {
+			t.Fatal("page 1 of 250 tags has no next page link")
+		}
+		// A tag that sorts first, pushed between the pages: an offset
+		// would show t099 again on page 2; the keyset does not move.
+		putManifest(t, base, "paged", "a000", raw)
+		_, body = get(t, c, base+"/r/paged"+html.UnescapeString(next[1]))
+		if got := rowTags(body); !slices.Equal(got, names[100:200]) {
+			t.Fatalf("page 2 after a push is %v…, want t100…t199", got[:3])
+		}
+		// Rows counted in today's order: a000 is row 1 now.
+		if !strings.Contains(body, "Tags (251)") || !strings.Contains(body, "102–201 shown") {
+			t.Error("page 2's caption does not say which rows of how many it shows")
+		}
+		if got := tagPages(t, c, base, "/r/paged"); !slices.Equal(got, append([]string{"a000"}, names...)) {
+			t.Errorf("all pages by name: %d tags, want a000 and t000…t249", len(got))
+		}
+		// By push time, newest first: the reverse of the pushes, each once.
+		want := append(slices.Clone(names), "a000")
+		slices.Reverse(want)
+		if got := tagPages(t, c, base, "/r/paged?sort=pushed&dir=desc"); !slices.Equal(got, want) {
+			t.Errorf("all pages by push time: %d tags, not the reverse push order", len(got))
 		}
 	})
 	t.Run("signature tags become badges", func(t *testing.T) {

@@ -1,8 +1,10 @@
 // Package console is berth serve's web console: server-side rendered pages
 // over the same registry, metadata store and authorizer as the API —
 // repositories (searchable, keyset-paginated), a repository's tags (sorted
-// in natural version order, by push time, size or platforms; signature tags
-// folded into badges on their subjects; pull commands to copy), an image
+// in natural version order, by push time, size or platforms; keyset pages
+// of TagPageSize, the cursor being the last row's sort key and tag, so a
+// push between pages shifts nothing; signature tags folded into badges on
+// their subjects; pull commands to copy), an image
 // (manifest or index, layers and config per platform, referrers, tag
 // history with "restore this revision", and "tag this manifest as" for
 // those who may push), a status page (storage, usage, mode, version, and

@@ -94,6 +94,7 @@ type tagRow struct {
 	Badges    []string // sig, att, sbom tags whose subject this is
 	Ref       string   // host/repo:tag
 	DigestRef string   // host/repo@digest
+	platKey   string   // Platforms joined, the platforms sort key
 }
 
 type repoData struct {
@@ -105,8 +106,60 @@ type repoData struct {
 	Sorts     []sortLink
 	Deleted   string
 	Pull      []pullCmd // for the first row, as an example
-	Count     int
+	Count     int           // rows on every page
+	From, To  int           // this page's rows, counted from 1
+	After     bool          // this is not the first page
+	Next      string        // the query of the next page; empty on the last
+	FirstPage string        // the query of the first page
 	Body      template.HTML // the rows, see tagRows
+}
+
+// TagPageSize is how many tags a page of a repository's tag table shows.
+const TagPageSize = 100
+
+// tagOrder is the order of the tag table for a sort key and direction: by
+// the key, then by tag, so it is total and a keyset cursor (the last row's
+// key and tag) names one place in it.
+func tagOrder(key, dir string) func(a, b tagRow) int {
+	by := map[string]func(a, b tagRow) int{
+		"name":      func(a, b tagRow) int { return 0 },
+		"pushed":    func(a, b tagRow) int { return a.Pushed.Compare(b.Pushed) },
+		"size":      func(a, b tagRow) int { return cmpInt(a.Total, b.Total) },
+		"platforms": func(a, b tagRow) int { return strings.Compare(a.platKey, b.platKey) },
+	}[key]
+	return func(a, b tagRow) int {
+		c := by(a, b)
+		if c == 0 {
+			switch {
+			case naturalLess(a.Tag, b.Tag):
+				c = -1
+			case naturalLess(b.Tag, a.Tag):
+				c = 1
+			default:
+				c = strings.Compare(a.Tag, b.Tag)
+			}
+		}
+		if dir == "desc" {
+			return -c
+		}
+		return c
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// summarise fills a row's size and platforms from its manifest's summary.
+func (h *Handler) summarise(ctx context.Context, repo string, t *tagRow) {
+	sum := h.summary(ctx, repo, t.Digest)
+	t.Total, t.Platforms, t.platKey = sum.size, sum.platforms, strings.Join(sum.platforms, ",")
 }
 
 type sortLink struct {
@@ -133,24 +186,6 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v *viewer, 
 	}
 	q := r.URL.Query()
 	d := repoData{Repo: repo, ShowAll: q.Get("all") == "1", Sort: q.Get("sort"), Dir: q.Get("dir"), Deleted: q.Get("deleted")}
-	badges := map[digest.Digest][]string{}
-	for _, t := range tags {
-		if subj, kind, ok := signatureTag(t.Tag); ok {
-			badges[subj] = append(badges[subj], kind)
-		}
-	}
-	host := r.Host
-	for _, t := range tags {
-		if _, _, ok := signatureTag(t.Tag); ok && !d.ShowAll {
-			d.Hidden++
-			continue
-		}
-		sum := h.summary(r.Context(), repo, t.Digest)
-		d.Rows = append(d.Rows, tagRow{
-			TagInfo: t, Total: sum.size, Platforms: sum.platforms,
-			Badges: badges[t.Digest], Ref: host + "/" + repo + ":" + t.Tag, DigestRef: host + "/" + repo + "@" + string(t.Digest),
-		})
-	}
 	switch d.Sort {
 	case "pushed", "size", "platforms":
 	default:
@@ -162,18 +197,84 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v *viewer, 
 			d.Dir = "desc"
 		}
 	}
-	less := map[string]func(a, b tagRow) bool{
-		"name":      func(a, b tagRow) bool { return naturalLess(a.Tag, b.Tag) },
-		"pushed":    func(a, b tagRow) bool { return a.Pushed.Before(b.Pushed) },
-		"size":      func(a, b tagRow) bool { return a.Total < b.Total },
-		"platforms": func(a, b tagRow) bool { return strings.Join(a.Platforms, ",") < strings.Join(b.Platforms, ",") },
-	}[d.Sort]
-	sort.SliceStable(d.Rows, func(i, j int) bool {
-		if d.Dir == "desc" {
-			return less(d.Rows[j], d.Rows[i])
+	badges := map[digest.Digest][]string{}
+	for _, t := range tags {
+		if subj, kind, ok := signatureTag(t.Tag); ok {
+			badges[subj] = append(badges[subj], kind)
 		}
-		return less(d.Rows[i], d.Rows[j])
-	})
+	}
+	host := r.Host
+	// Sorting by size or platforms needs every row's summary; by name or
+	// push time only the page's rows need one (see below).
+	summarised := d.Sort == "size" || d.Sort == "platforms"
+	rows := make([]tagRow, 0, len(tags))
+	for _, t := range tags {
+		if _, _, ok := signatureTag(t.Tag); ok && !d.ShowAll {
+			d.Hidden++
+			continue
+		}
+		row := tagRow{TagInfo: t}
+		if summarised {
+			h.summarise(r.Context(), repo, &row)
+		}
+		rows = append(rows, row)
+	}
+	cmp := tagOrder(d.Sort, d.Dir)
+	slices.SortFunc(rows, cmp)
+	// Keyset pages: the cursor is the last row's sort key and tag, and a
+	// page starts at the first row after it in this order, so tags pushed
+	// or deleted meanwhile never shift a row onto two pages or none.
+	start := 0
+	if after := q.Get("after"); after != "" {
+		cur := tagRow{TagInfo: metadata.TagInfo{Tag: after}}
+		key := q.Get("key")
+		n, _ := strconv.ParseInt(key, 10, 64)
+		switch d.Sort {
+		case "pushed":
+			cur.Pushed = time.Unix(0, n)
+		case "size":
+			cur.Total = n
+		case "platforms":
+			cur.platKey = key
+		}
+		start, _ = slices.BinarySearchFunc(rows, cur, cmp)
+		if start < len(rows) && cmp(rows[start], cur) == 0 {
+			start++
+		}
+		d.After = true
+	}
+	d.Count = len(rows)
+	page := rows[start:min(start+TagPageSize, len(rows))]
+	for i := range page {
+		if !summarised {
+			h.summarise(r.Context(), repo, &page[i])
+		}
+		t := &page[i]
+		t.Badges, t.Ref, t.DigestRef = badges[t.Digest], host+"/"+repo+":"+t.Tag, host+"/"+repo+"@"+string(t.Digest)
+	}
+	d.From, d.To = start+1, start+len(page)
+	if start+len(page) < len(rows) {
+		last := page[len(page)-1]
+		nq := url.Values{"sort": {d.Sort}, "dir": {d.Dir}, "after": {last.Tag}}
+		switch d.Sort {
+		case "pushed":
+			nq.Set("key", strconv.FormatInt(last.Pushed.UnixNano(), 10))
+		case "size":
+			nq.Set("key", strconv.FormatInt(last.Total, 10))
+		case "platforms":
+			nq.Set("key", last.platKey)
+		}
+		if d.ShowAll {
+			nq.Set("all", "1")
+		}
+		d.Next = "?" + nq.Encode()
+	}
+	fq := url.Values{"sort": {d.Sort}, "dir": {d.Dir}}
+	if d.ShowAll {
+		fq.Set("all", "1")
+	}
+	d.FirstPage = "?" + fq.Encode()
+	d.Rows = page
 	for _, s := range []struct{ key, label string }{{"name", "Tag"}, {"pushed", "Pushed"}, {"size", "Size"}, {"platforms", "Platforms"}} {
 		dir := "asc"
 		if s.key == "pushed" || s.key == "size" {
@@ -197,7 +298,6 @@ func (h *Handler) repository(w http.ResponseWriter, r *http.Request, v *viewer, 
 	if len(d.Rows) > 0 {
 		d.Pull = pullCommands(d.Rows[0].Ref, repo, d.Rows[0].Tag, !secure(r))
 	}
-	d.Count = len(d.Rows)
 	d.Body = tagRows(repo, d.Rows)
 	d.Rows = nil
 	return h.render(w, r, v, http.StatusOK, "repo.html", repo, d)
