@@ -105,7 +105,7 @@ type repoData struct {
 	Sort, Dir string
 	Sorts     []sortLink
 	Deleted   string
-	Pull      []pullCmd // for the first row, as an example
+	Pull      []pullCmd     // for the first row, as an example
 	Count     int           // rows on every page
 	From, To  int           // this page's rows, counted from 1
 	After     bool          // this is not the first page
