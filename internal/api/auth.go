@@ -182,6 +182,22 @@ func scheme(r *http.Request) string {
 	return "http"
 }
 
+// remoteAddr is the client's address as Distribution reports it in
+// events: the first X-Forwarded-For hop, else X-Real-Ip, else the
+// connection's peer.
+func remoteAddr(r *http.Request) string {
+	if fwd := r.Header.Get("X-Forwarded-For"); fwd != "" {
+		first, _, _ := strings.Cut(fwd, ",")
+		if first = strings.TrimSpace(first); first != "" {
+			return first
+		}
+	}
+	if real := strings.TrimSpace(r.Header.Get("X-Real-Ip")); real != "" {
+		return real
+	}
+	return r.RemoteAddr
+}
+
 // requestID names a request in the events it queues.
 func requestID() string { return uuid.NewString() }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/berth-registry/berth/internal/auth"
+	"github.com/berth-registry/berth/internal/registry"
 	"github.com/opencontainers/go-digest"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
@@ -24,6 +25,12 @@ const testSecret = "0123456789abcdef0123456789abcdef"
 // newAuthHandler serves with access control: viewer, editor and admin on
 // team-a, root admin everywhere, anonymous pull on public.
 func newAuthHandler(t *testing.T, opts Options) *Handler {
+	t.Helper()
+	return newAuthHandlerOn(t, newTestHandler(t).reg, opts)
+}
+
+// newAuthHandlerOn is newAuthHandler over reg.
+func newAuthHandlerOn(t *testing.T, reg *registry.Registry, opts Options) *Handler {
 	t.Helper()
 	var lines []string
 	for _, u := range []string{"viewer", "editor", "admin", "root", "nobody"} {
@@ -52,8 +59,7 @@ func newAuthHandler(t *testing.T, opts Options) *Handler {
 		t.Fatal(err)
 	}
 	opts.Auth = a
-	base := newTestHandler(t)
-	return NewHandler(base.reg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	return NewHandler(reg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 }
 
 // cred is how a test request authenticates: nothing, Basic, or Bearer.
