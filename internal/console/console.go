@@ -49,10 +49,35 @@ type Options struct {
 	Storage string
 	// Version of the binary, for the status page.
 	Version string
+	// Upstreams are the pull-through cache's upstreams (serve's
+	// pullThrough.upstreams): an image under one's prefix shows where it
+	// was cached from and when. Nil: no provenance is shown.
+	Upstreams []Upstream
 	// Log receives errors the pages hit; nil discards them.
 	Log *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+}
+
+// Upstream is one pull-through upstream, as the image page names it.
+type Upstream struct {
+	// Prefix is the local repository prefix of the cache (quay.io).
+	Prefix string
+	// URL is the upstream registry's base URL (https://quay.io).
+	URL string
+}
+
+// upstreamOf is the pull-through upstream whose prefix holds repo (the
+// longest, on whole path components), if any.
+func (h *Handler) upstreamOf(repo string) (Upstream, bool) {
+	var best Upstream
+	for _, u := range h.opts.Upstreams {
+		p := strings.TrimSuffix(u.Prefix, "/")
+		if strings.HasPrefix(repo, p+"/") && len(p) > len(best.Prefix) {
+			best, best.Prefix = u, p
+		}
+	}
+	return best, best.Prefix != ""
 }
 
 // Handler serves the console, and hands /v2/, the metrics and /healthz to

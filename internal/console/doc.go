@@ -7,7 +7,10 @@
 // their subjects; pull commands to copy), an image
 // (manifest or index, layers and config per platform, referrers, tag
 // history with "restore this revision", and "tag this manifest as" for
-// those who may push), a status page (storage, usage, mode, version, and
+// those who may push; for a repository under a pull-through prefix of
+// Options.Upstreams, the upstream it was cached from and when — the
+// manifest record's creation, since pushes under a prefix are refused), a
+// status page (storage, usage, mode, version, and
 // gc's and prune's last runs as metadata.Store.LastRun has them: berth
 // serve's scheduled runs and the CLI's record themselves), and a login
 // form when access control is on.

@@ -533,9 +533,11 @@ type imageData struct {
 	Annotation [][2]string
 	CanDelete  bool
 	Confirm    bool
-	Delete     string // why deleting is not offered, when it is not
-	CanTag     bool   // the viewer may push here: restore and retag are offered
-	Tagged     string // the tag just pointed here
+	Delete     string    // why deleting is not offered, when it is not
+	CanTag     bool      // the viewer may push here: restore and retag are offered
+	Upstream   *Upstream // the pull-through upstream this was cached from
+	Cached     time.Time // when it was cached (the manifest's record)
+	Tagged     string    // the tag just pointed here
 }
 
 // historyRow is one move of the tag history; Restore offers to point the
@@ -625,6 +627,12 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request, v *viewer, repo 
 		if g := groups[name]; g != nil {
 			data.Referrers = append(data.Referrers, *g)
 		}
+	}
+	// Pushes and deletes under a cache prefix are refused (the API's
+	// PullThrough.Refuse), so what a repository there holds came from the
+	// upstream: its record's creation is when it was cached.
+	if u, ok := h.upstreamOf(repo); ok {
+		data.Upstream, data.Cached = &u, rec.Created
 	}
 	moves, err := h.meta.ManifestTagHistory(ctx, repo, d)
 	if err != nil {

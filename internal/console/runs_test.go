@@ -18,8 +18,9 @@ import (
 )
 
 // storeConsole serves a console over a real SQLite metadata store and a
-// memory blob store, and returns its URL and the store.
-func storeConsole(t *testing.T) (string, *metadata.Store) {
+// memory blob store, with ups as its pull-through upstreams, and returns
+// its URL and the stores.
+func storeConsole(t *testing.T, ups ...console.Upstream) (string, *metadata.Store, *registry.Registry) {
 	t.Helper()
 	meta, err := metadata.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "metadata.db"))
 	if err != nil {
@@ -27,13 +28,13 @@ func storeConsole(t *testing.T) (string, *metadata.Store) {
 	}
 	t.Cleanup(func() { meta.Close() })
 	reg := registry.New(storage.NewMemory(), meta, registry.Options{})
-	h, err := console.New(console.Options{API: api.NewHandler(reg, slog.New(slog.DiscardHandler), api.Options{}), Registry: reg, Meta: meta, Storage: "memory"})
+	h, err := console.New(console.Options{API: api.NewHandler(reg, slog.New(slog.DiscardHandler), api.Options{}), Registry: reg, Meta: meta, Storage: "memory", Upstreams: ups})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv.URL, meta
+	return srv.URL, meta, reg
 }
 
 var tagRe = regexp.MustCompile(`<[^>]+>`)
@@ -52,7 +53,7 @@ func runLine(t *testing.T, body, kind string) string {
 // recorded, then the last run of each kind: when, how long, what it freed
 // (or would have, on a dry run), or its error.
 func TestStatusRuns(t *testing.T) {
-	base, meta := storeConsole(t)
+	base, meta, _ := storeConsole(t)
 	c := newClient(t)
 	_, body := get(t, c, base+"/status")
 	for _, k := range []string{"gc", "prune"} {
