@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -103,11 +104,15 @@ func (s *session) screenshot(name string) {
 	s.t.Logf("screenshot of %s: %s", name, p)
 }
 
-// onlyOwnHost asserts that every request the tab made went to the server:
-// the console must work where the registry is the only host reachable.
+// onlyOwnHost asserts that every request the tab made went to the server,
+// on its loopback address: the console must work where the registry is the
+// only host reachable.
 func (s *session) onlyOwnHost() {
 	s.t.Helper()
 	own, _ := url.Parse(s.base)
+	if ip := net.ParseIP(own.Hostname()); ip == nil || !ip.IsLoopback() {
+		s.t.Fatalf("the test server is at %s, not a loopback address", own.Host)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.urls) == 0 {

@@ -17,7 +17,11 @@
 //
 // Everything it serves is embedded (templates, one stylesheet, one small
 // script for copying and nothing else), so it works with no network beyond
-// the registry itself. It never answers /v2/: Handler sends those requests,
+// the registry itself: the browser tests assert from Chromium's network log
+// that no request goes to any host but the server's loopback address, and
+// TestConsoleLoopbackOnly runs server, crane and Chromium in a fresh network
+// namespace whose only interface is loopback (where unshare --net is
+// allowed: as root). It never answers /v2/: Handler sends those requests,
 // the metrics and /healthz to the API handler it wraps.
 //
 // # Access control
