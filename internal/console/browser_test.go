@@ -126,15 +126,27 @@ func (s *session) onlyOwnHost() {
 	}
 }
 
-// accessible checks the page through the browser's accessibility tree:
-// every control has a name (inputs are labelled), and a walk with the Tab
-// key reaches every focusable element.
+// accessible checks the page through the browser's accessibility tree
+// (see a11yProblems) and fails the test with what it finds.
 func (s *session) accessible(page string) {
+	s.t.Helper()
+	for _, p := range s.a11yProblems() {
+		s.t.Errorf("%s: %s", page, p)
+	}
+}
+
+// a11yProblems checks the page through the browser's accessibility tree:
+// every control has a name, every form field's name comes from a <label>
+// (for= or wrapping) or aria-labelledby — not a placeholder, title or
+// aria-label alone — and a walk with the Tab key reaches every focusable
+// element.
+func (s *session) a11yProblems() []string {
 	s.t.Helper()
 	res, err := chromedp.Call(s.ctx, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	var problems []string
 	controls := 0
 	for _, n := range res.Nodes {
 		if n.Ignored || n.Role == nil {
@@ -142,8 +154,11 @@ func (s *session) accessible(page string) {
 		}
 		var role string
 		_ = json.Unmarshal(n.Role.Value, &role)
+		field := false
 		switch role {
-		case "textbox", "searchbox", "combobox", "button", "link", "checkbox", "radio", "listbox":
+		case "textbox", "searchbox", "combobox", "checkbox", "radio", "listbox":
+			field = true
+		case "button", "link":
 		default:
 			continue
 		}
@@ -153,11 +168,15 @@ func (s *session) accessible(page string) {
 			_ = json.Unmarshal(n.Name.Value, &name)
 		}
 		if strings.TrimSpace(name) == "" {
-			s.t.Errorf("%s: a %s has no accessible name (node %s)", page, role, n.NodeID)
+			problems = append(problems, fmt.Sprintf("a %s has no accessible name (node %s)", role, n.NodeID))
+			continue
+		}
+		if field && !fromLabel(n.Name) {
+			problems = append(problems, fmt.Sprintf("the %s %q is named by no <label> or aria-labelledby", role, name))
 		}
 	}
 	if controls == 0 {
-		s.t.Fatalf("%s: the accessibility tree has no controls", page)
+		problems = append(problems, "the accessibility tree has no controls")
 	}
 	// Number the focusable elements, then Tab through the page.
 	total := eval[int](s, `(() => {
@@ -182,7 +201,52 @@ func (s *session) accessible(page string) {
 				missed = append(missed, eval[string](s, fmt.Sprintf(`document.querySelector('[data-kbd="%d"]').outerHTML.slice(0, 120)`, i)))
 			}
 		}
-		s.t.Errorf("%s: Tab reached %d of %d controls; missed %v", page, len(seen), total, missed)
+		problems = append(problems, fmt.Sprintf("Tab reached %d of %d controls; missed %v", len(seen), total, missed))
+	}
+	return problems
+}
+
+// fromLabel tells whether an accessible name was computed from a label
+// element or aria-labelledby: the first source that gave a value and was
+// not superseded.
+func fromLabel(name *accessibility.Value) bool {
+	for _, src := range name.Sources {
+		if src.Value == nil || src.Superseded {
+			continue
+		}
+		switch {
+		case src.NativeSource == accessibility.ValueNativeSourceTypeLabelfor, src.NativeSource == accessibility.ValueNativeSourceTypeLabelwrapped:
+			return true
+		case src.Type == accessibility.ValueSourceTypeRelatedElement && src.Attribute == "aria-labelledby":
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+// TestAccessibilityCheck shows the accessibility check finds what it must:
+// a field named only by its placeholder or aria-label, an unnamed button
+// and select, and a link the Tab key skips; and passes a page without them.
+func TestAccessibilityCheck(t *testing.T) {
+	s := newBrowser(t, "http://127.0.0.1:1")
+	page := func(body string) string { return "data:text/html," + url.PathEscape("<!doctype html><title>t</title>"+body) }
+	s.do(chromedp.Navigate(page(`<label for=a>Name</label><input id=a> <label>Kind <select><option>x</option></select></label> <span id=l>Other</span><input aria-labelledby=l> <button>Go</button> <a href="#x">Link</a>`)))
+	if got := s.a11yProblems(); len(got) != 0 {
+		t.Errorf("a well-labelled page has problems: %v", got)
+	}
+	s.do(chromedp.Navigate(page(`<input placeholder="Search"> <input aria-label="Tag"> <select><option>x</option></select> <button></button> <a href="#x" tabindex="-1">Skipped</a> <a href="#y">Reached</a>`)))
+	got := strings.Join(s.a11yProblems(), "\n")
+	for _, want := range []string{
+		`the textbox "Search" is named by no <label>`,
+		`the textbox "Tag" is named by no <label>`,
+		"a combobox has no accessible name",
+		"a button has no accessible name",
+		"Tab reached",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the check missed %q; it found:\n%s", want, got)
+		}
 	}
 }
 
@@ -240,6 +304,7 @@ func testBrowser(t *testing.T, base string, fx fixture) {
 	t.Run("sorting by pushed time", func(t *testing.T) {
 		s.t = t
 		s.do(chromedp.Navigate(base+"/r/team/many"), chromedp.WaitVisible(chromedp.CSS("#sort-pushed")))
+		s.accessible("repository, a page of 201 tags")
 		s.screenshot("repository-200-tags")
 		s.do(chromedp.Click(chromedp.CSS("#sort-pushed")), chromedp.WaitVisible(chromedp.CSS(`th[aria-sort] #sort-pushed`)))
 		want := slices.Clone(fx.pushOrder)
@@ -314,9 +379,13 @@ func testBrowser(t *testing.T, base string, fx fixture) {
 		if !slices.Equal(groups, []string{"Signatures", "SBOMs"}) {
 			t.Errorf("referrer groups %v, want [Signatures SBOMs]", groups)
 		}
+		s.accessible("signed image")
 		s.screenshot("signed-image")
 		s.do(chromedp.Navigate(base+"/status"), chromedp.WaitVisible(chromedp.CSS("h1")))
+		s.accessible("status")
 		s.screenshot("status")
+		s.do(chromedp.Navigate(base+"/r/nope"), chromedp.WaitVisible(chromedp.CSS("h1")))
+		s.accessible("error")
 	})
 
 	t.Run("no request leaves for another host", func(t *testing.T) {

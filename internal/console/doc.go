@@ -21,7 +21,9 @@
 // that no request goes to any host but the server's loopback address, and
 // TestConsoleLoopbackOnly runs server, crane and Chromium in a fresh network
 // namespace whose only interface is loopback (where unshare --net is
-// allowed: as root). It never answers /v2/: Handler sends those requests,
+// allowed: as root). They also check each page through Chromium's
+// accessibility tree: every control named, every form field named by a
+// <label> or aria-labelledby, every focusable element reached by Tab. It never answers /v2/: Handler sends those requests,
 // the metrics and /healthz to the API handler it wraps.
 //
 // # Access control
