@@ -230,7 +230,9 @@ func fromLabel(name *accessibility.Value) bool {
 // and select, and a link the Tab key skips; and passes a page without them.
 func TestAccessibilityCheck(t *testing.T) {
 	s := newBrowser(t, "http://127.0.0.1:1")
-	page := func(body string) string { return "data:text/html," + url.PathEscape("<!doctype html><title>t</title>"+body) }
+	page := func(body string) string {
+		return "data:text/html," + url.PathEscape("<!doctype html><title>t</title>"+body)
+	}
 	s.do(chromedp.Navigate(page(`<label for=a>Name</label><input id=a> <label>Kind <select><option>x</option></select></label> <span id=l>Other</span><input aria-labelledby=l> <button>Go</button> <a href="#x">Link</a>`)))
 	if got := s.a11yProblems(); len(got) != 0 {
 		t.Errorf("a well-labelled page has problems: %v", got)
