@@ -338,7 +338,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		PullThrough:   cache,
 		Notifications: notifier != nil,
 	})
-	s.web, err = console.New(console.Options{API: s.api, Registry: reg, Meta: meta, SessionSecret: cfg.HTTPSecret, DisableDelete: cfg.DisableDelete, Storage: storageDescription(cfg.Storage), Version: cfg.Version, Log: log})
+	var upstreams []console.Upstream
+	if cfg.PullThrough != nil {
+		for _, u := range cfg.PullThrough.Upstreams {
+			upstreams = append(upstreams, console.Upstream{Prefix: u.Prefix, URL: u.URL})
+		}
+	}
+	s.web, err = console.New(console.Options{API: s.api, Registry: reg, Meta: meta, SessionSecret: cfg.HTTPSecret, DisableDelete: cfg.DisableDelete, Storage: storageDescription(cfg.Storage), Version: cfg.Version, Upstreams: upstreams, Log: log})
 	if err != nil {
 		stop()
 		st.Close()

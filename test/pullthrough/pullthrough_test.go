@@ -138,6 +138,16 @@ func TestSkopeoAndPodmanPullThroughTheCache(t *testing.T) {
 	if raw := skopeo("inspect", "--raw", src+":v1"); digest.FromString(raw) != img.Digest {
 		t.Errorf("skopeo inspect --raw through the cache: digest %s, want %s", digest.FromString(raw), img.Digest)
 	}
+	// The console's image page says where the cached image came from.
+	resp, err := http.Get("http://" + w.cache + "/r/" + prefix + "/team/app@" + string(img.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte(`id="provenance"`)) || !bytes.Contains(page, []byte("<code>"+w.proxy.URL+"</code>")) {
+		t.Errorf("the console's image page (%s) does not name the upstream %s:\n%s", resp.Status, w.proxy.URL, page)
+	}
 	for _, d := range append([]digest.Digest{img.Config}, img.Layers...) {
 		if n := w.proxy.BlobGets(d); n != 1 {
 			t.Errorf("the upstream served blob %s %d times, want 1", d, n)
