@@ -638,7 +638,8 @@ func (h *Handler) image(w http.ResponseWriter, r *http.Request, v *viewer, repo 
 	if err != nil {
 		return err
 	}
-	data.CanTag = !v.readOnly && v.may(repo, auth.Push)
+	_, cached := h.upstreamOf(repo)
+	data.CanTag = !v.readOnly && !cached && v.may(repo, auth.Push) // the API refuses pushes under a cache prefix
 	current := map[string]digest.Digest{}
 	for _, t := range tags {
 		current[t.Tag] = t.Digest

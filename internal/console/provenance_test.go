@@ -14,7 +14,8 @@ import (
 // TestProvenance: a manifest the pull-through cache filled (the
 // registry's PutCachedManifest, as internal/pullthrough calls it) shows its
 // upstream and when it was cached; one pushed outside every prefix shows
-// none, and a prefix matches whole path components only.
+// none, and a prefix matches whole path components only. Retag is not
+// offered where the API would refuse it.
 func TestProvenance(t *testing.T) {
 	base, _, reg := storeConsole(t,
 		console.Upstream{Prefix: "quay.io", URL: "https://quay.io"},
@@ -43,6 +44,10 @@ func TestProvenance(t *testing.T) {
 		status, body := get(t, c, base+"/r/"+tc.repo+"@"+string(cached[tc.repo]))
 		if status != 200 {
 			t.Fatalf("%s: %d\n%s", tc.repo, status, body)
+		}
+		// The API refuses pushes under a cache prefix, so no retag is offered.
+		if retag := strings.Contains(body, `id="retag"`); retag != (tc.want == "") {
+			t.Errorf("%s: retag offered = %v", tc.repo, retag)
 		}
 		i := strings.Index(body, `<dd id="provenance">`)
 		if tc.want == "" {
