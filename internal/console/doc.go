@@ -1,30 +1,31 @@
 // Package console is berth serve's web console: server-side rendered pages
 // over the same registry, metadata store and authorizer as the API —
-// repositories (searchable, keyset-paginated), a repository's tags (sorted
-// in natural version order, by push time, size or platforms; keyset pages
-// of TagPageSize, the cursor being the last row's sort key and tag, so a
-// push between pages shifts nothing; signature tags folded into badges on
-// their subjects; pull commands to copy), an image
-// (manifest or index, layers and config per platform, referrers, tag
-// history with "restore this revision", and "tag this manifest as" for
-// those who may push; for a repository under a pull-through prefix of
-// Options.Upstreams, the upstream it was cached from and when — the
-// manifest record's creation, since pushes under a prefix are refused), a
-// status page (storage, usage, mode, version, and
-// gc's and prune's last runs as metadata.Store.LastRun has them: berth
-// serve's scheduled runs and the CLI's record themselves), and a login
-// form when access control is on.
+// repositories (searchable, keyset-paginated); a repository's tags (sorted
+// in natural version order, by push time, size or platforms, in keyset
+// pages of TagPageSize whose cursor is the last row's sort key and tag, so
+// a push between pages shifts nothing; signature tags folded into badges
+// on their subjects; pull commands to copy); an image (manifest or index,
+// layers and config per platform, referrers, tag history with "restore
+// this revision" and "tag this manifest as" for those who may push, and
+// for a repository under a pull-through prefix of Options.Upstreams the
+// upstream it was cached from and when: the manifest record's creation,
+// since pushes under a prefix are refused); a status page (storage, usage,
+// mode, version, and gc's and prune's last runs as metadata.Store.LastRun
+// has them: berth serve's scheduled runs and the berth gc and berth prune
+// commands record themselves); and a login form when access control is on.
 //
 // Everything it serves is embedded (templates, one stylesheet, one small
 // script for copying and nothing else), so it works with no network beyond
-// the registry itself: the browser tests assert from Chromium's network log
-// that no request goes to any host but the server's loopback address, and
-// TestConsoleLoopbackOnly runs server, crane and Chromium in a fresh network
-// namespace whose only interface is loopback (where unshare --net is
-// allowed: as root). They also check each page through Chromium's
+// the registry itself. The browser tests assert from Chromium's network
+// log that no request goes to any host but the server's loopback address,
+// and TestConsoleLoopbackOnly runs server, crane and Chromium in a fresh
+// network namespace whose only interface is loopback (where unshare --net
+// is allowed: as root). They also check each page through Chromium's
 // accessibility tree: every control named, every form field named by a
-// <label> or aria-labelledby, every focusable element reached by Tab. It never answers /v2/: Handler sends those requests,
-// the metrics and /healthz to the API handler it wraps.
+// <label> or aria-labelledby, every focusable element reached by Tab.
+//
+// It never answers /v2/: Handler sends those requests, the metrics and
+// /healthz to the API handler it wraps.
 //
 // # Access control
 //
