@@ -10,7 +10,6 @@ import (
 	"github.com/berth-registry/berth/internal/auth"
 	"github.com/berth-registry/berth/internal/events"
 	"github.com/berth-registry/berth/internal/oci"
-	"github.com/google/uuid"
 )
 
 // TokenPath is where the registry issues bearer tokens when access control
@@ -197,9 +196,6 @@ func remoteAddr(r *http.Request) string {
 	}
 	return r.RemoteAddr
 }
-
-// requestID names a request in the events it queues.
-func requestID() string { return uuid.NewString() }
 
 // token serves TokenPath: GET with optional Basic credentials and scope
 // parameters (the Docker token flow), or POST with an OAuth2 password

@@ -138,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if h.opts.Notifications {
 		r = r.WithContext(events.WithRequest(r.Context(), events.Request{
-			ID: requestID(), Addr: remoteAddr(r), Host: r.Host, Method: r.Method, UserAgent: r.UserAgent(),
+			Addr: remoteAddr(r), Host: r.Host, Method: r.Method, UserAgent: r.UserAgent(),
 		}, scheme(r)))
 	}
 	if h.metrics != nil {

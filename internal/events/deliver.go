@@ -22,6 +22,7 @@ const (
 	pollInterval = time.Second
 	leaseTTL     = 15 * time.Second
 	maxBackoffX  = 32
+	coalesce     = 25 * time.Millisecond
 )
 
 // Run delivers every endpoint's queue until ctx ends. client, when nil,
@@ -109,6 +110,15 @@ func (d *deliverer) run(ctx context.Context) {
 				case <-ctx.Done():
 				case <-t.C:
 				}
+				break
+			}
+			// Let a burst of changes (an image's layers, config and
+			// manifest; concurrent pushes) gather, so they travel in one
+			// envelope and leave the queue in one write instead of each
+			// taking the store's writer away from the pushes.
+			select {
+			case <-ctx.Done():
+			case <-time.After(coalesce):
 			}
 		}
 		t.Stop()

@@ -63,6 +63,8 @@ type Target struct {
 
 // Request is the HTTP request that made the change.
 type Request struct {
+	// ID names the request; WithRequest leaves it empty and the first
+	// event of the request sets it, shared by its other events.
 	ID        string `json:"id"`
 	Addr      string `json:"addr,omitempty"`
 	Host      string `json:"host,omitempty"`
@@ -205,6 +207,11 @@ func (n *Notifier) encode(ctx context.Context, c Change) []byte {
 		Source: n.source,
 	}
 	if r, ok := ctx.Value(requestKey{}).(*Request); ok {
+		if r.ID == "" {
+			// Made when the request's first event is: most requests
+			// (pulls, HEADs) queue none and need no id.
+			r.ID = uuid.NewString()
+		}
 		ev.Request = *r
 		ev.Actor.Name = r.actor
 		if r.Host != "" && c.Digest != "" {
