@@ -49,6 +49,9 @@ type Options struct {
 	Storage string
 	// Version of the binary, for the status page.
 	Version string
+	// Endpoints are the names of the notification endpoints (serve's
+	// notifications.endpoints), whose queues the status page shows.
+	Endpoints []string
 	// Upstreams are the pull-through cache's upstreams (serve's
 	// pullThrough.upstreams): an image under one's prefix shows where it
 	// was cached from and when. Nil: no provenance is shown.

@@ -338,13 +338,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 		PullThrough:   cache,
 		Notifications: notifier != nil,
 	})
+	var endpoints []string
+	for _, e := range cfg.Notifications.Endpoints {
+		endpoints = append(endpoints, e.Name)
+	}
 	var upstreams []console.Upstream
 	if cfg.PullThrough != nil {
 		for _, u := range cfg.PullThrough.Upstreams {
 			upstreams = append(upstreams, console.Upstream{Prefix: u.Prefix, URL: u.URL})
 		}
 	}
-	s.web, err = console.New(console.Options{API: s.api, Registry: reg, Meta: meta, SessionSecret: cfg.HTTPSecret, DisableDelete: cfg.DisableDelete, Storage: storageDescription(cfg.Storage), Version: cfg.Version, Upstreams: upstreams, Log: log})
+	s.web, err = console.New(console.Options{API: s.api, Registry: reg, Meta: meta, SessionSecret: cfg.HTTPSecret, DisableDelete: cfg.DisableDelete, Storage: storageDescription(cfg.Storage), Version: cfg.Version, Endpoints: endpoints, Upstreams: upstreams, Log: log})
 	if err != nil {
 		stop()
 		st.Close()
