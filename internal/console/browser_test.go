@@ -81,6 +81,25 @@ func (s *session) do(steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// waitURL waits until the tab shows a page whose URL holds part and that
+// finished loading: a form's submit navigates after the click returns,
+// and until then the old page still answers every query.
+func (s *session) waitURL(part string) {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// Errors are expected while the navigation swaps documents.
+		loc, err := chromedp.Run(s.ctx, chromedp.Evaluate[string](`document.readyState === "complete" ? location.href : ""`))
+		if err == nil && strings.Contains(loc, part) {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the tab did not reach a URL holding %q (at %q, %v)", part, loc, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func eval[T any](s *session, js string, opts ...chromedp.EvaluateOption) T {
 	s.t.Helper()
 	v, err := chromedp.Run(s.ctx, chromedp.Evaluate[T](js, opts...))
@@ -288,14 +307,20 @@ func testBrowser(t *testing.T, base string, fx fixture) {
 		t.Logf("first page: %.1f KiB transferred", first/1024)
 		s.accessible("repositories")
 		s.screenshot("repositories")
-		s.do(chromedp.SendKeys(chromedp.CSS("#q"), "sign"), chromedp.Click(chromedp.CSS(`form[role=search] button`)),
-			chromedp.WaitVisible(chromedp.CSS(`a[href="/r/team/signed"]`)))
+		// team/signed is listed before the search too: wait for the
+		// search's own page (its URL), then for the row.
+		s.do(chromedp.SendKeys(chromedp.CSS("#q"), "sign"), chromedp.Click(chromedp.CSS(`form[role=search] button`)))
+		s.waitURL("q=sign")
+		s.do(chromedp.WaitVisible(chromedp.CSS(`a[href="/r/team/signed"]`)))
 		names := eval[[]string](s, `[...document.querySelectorAll('#repos tbody a')].map(a => a.textContent)`)
 		if !slices.Equal(names, []string{"team/signed"}) {
 			t.Errorf("searching for sign lists %v, want [team/signed]", names)
 		}
 		s.do(chromedp.SetValue(chromedp.CSS("#q"), "team/"), chromedp.SetValue(chromedp.CSS("#match"), "prefix"),
-			chromedp.Click(chromedp.CSS(`form[role=search] button`)), chromedp.WaitVisible(chromedp.CSS(`a[href="/r/team/many"]`)))
+			chromedp.Click(chromedp.CSS(`form[role=search] button`)),
+		)
+		s.waitURL("match=prefix")
+		s.do(chromedp.WaitVisible(chromedp.CSS(`a[href="/r/team/many"]`)))
 		names = eval[[]string](s, `[...document.querySelectorAll('#repos tbody a')].map(a => a.textContent)`)
 		if !slices.Equal(names, []string{"team/many", "team/multi", "team/signed"}) {
 			t.Errorf("prefix team/ lists %v", names)
