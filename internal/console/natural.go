@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"regexp"
 	"strings"
 
@@ -27,29 +28,19 @@ func naturalCompare(a, b string) int {
 			nb, rb := digitRun(b)
 			ta, tb := strings.TrimLeft(na, "0"), strings.TrimLeft(nb, "0")
 			if len(ta) != len(tb) {
-				return cmp(len(ta), len(tb))
+				return cmp.Compare(len(ta), len(tb))
 			}
 			if ta != tb {
 				return strings.Compare(ta, tb)
 			}
 			a, b = ra, rb
 		case a[0] != b[0]:
-			return cmp(int(a[0]), int(b[0]))
+			return cmp.Compare(int(a[0]), int(b[0]))
 		default:
 			a, b = a[1:], b[1:]
 		}
 	}
-	return cmp(len(a), len(b))
-}
-
-func cmp(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(len(a), len(b))
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,7 +125,7 @@ func tagOrder(key, dir string) func(a, b tagRow) int {
 	by := map[string]func(a, b tagRow) int{
 		"name":      func(a, b tagRow) int { return 0 },
 		"pushed":    func(a, b tagRow) int { return a.Pushed.Compare(b.Pushed) },
-		"size":      func(a, b tagRow) int { return cmpInt(a.Total, b.Total) },
+		"size":      func(a, b tagRow) int { return cmp.Compare(a.Total, b.Total) },
 		"platforms": func(a, b tagRow) int { return strings.Compare(a.platKey, b.platKey) },
 	}[key]
 	return func(a, b tagRow) int {
@@ -144,16 +145,6 @@ func tagOrder(key, dir string) func(a, b tagRow) int {
 		}
 		return c
 	}
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // summarise fills a row's size and platforms from its manifest's summary.
