@@ -33,6 +33,46 @@ func BuildBerth(dir string) (string, error) {
 	return bin, nil
 }
 
+// BerthBuild is a build of berth running in the background while a test
+// package's first tests start their peers: TestMain starts it, tests ask
+// for the binary, TestMain closes it.
+type BerthBuild struct {
+	dir  string
+	done chan struct{}
+	bin  string
+	err  error
+}
+
+// StartBerthBuild starts BuildBerth into a new temporary directory.
+func StartBerthBuild() (*BerthBuild, error) {
+	dir, err := os.MkdirTemp("", "berth-build-")
+	if err != nil {
+		return nil, err
+	}
+	b := &BerthBuild{dir: dir, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.bin, b.err = BuildBerth(dir)
+	}()
+	return b, nil
+}
+
+// Bin waits for the build and returns the binary, failing t if it failed.
+func (b *BerthBuild) Bin(t testing.TB) string {
+	t.Helper()
+	<-b.done
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.bin
+}
+
+// Close waits for the build and removes it.
+func (b *BerthBuild) Close() {
+	<-b.done
+	os.RemoveAll(b.dir)
+}
+
 // BerthProcess is one `berth serve` process. It keeps its address and
 // config across a kill and a restart, as a pod restarted in place does.
 type BerthProcess struct {

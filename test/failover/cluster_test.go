@@ -21,41 +21,19 @@ import (
 	"github.com/berth-registry/berth/internal/testpeer"
 )
 
-// The berth binary TestMain builds once for every test, so the replicas
-// are real processes a SIGKILL really kills. The build runs while the first
-// test starts its stores; berth waits for it.
-var (
-	berthBuilt = make(chan struct{})
-	berthBin   string
-	berthErr   error
-)
+// build is the berth binary TestMain builds once for every test, so the
+// replicas are real processes a SIGKILL really kills. The build runs while
+// the first test starts its stores.
+var build *testpeer.BerthBuild
 
-func berth(t *testing.T) string {
-	t.Helper()
-	<-berthBuilt
-	if berthErr != nil {
-		t.Fatal(berthErr)
-	}
-	return berthBin
-}
-
-// TestMain builds berth with the environment's build settings (scripts/
-// test's CGO_ENABLED and GOFLAGS), so the build cache the other packages'
-// tests filled serves it; without symbols and DWARF, which only cost link
-// time here.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "berth-failover-")
-	if err != nil {
+	var err error
+	if build, err = testpeer.StartBerthBuild(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	go func() {
-		defer close(berthBuilt)
-		berthBin, berthErr = testpeer.BuildBerth(dir)
-	}()
 	code := m.Run()
-	<-berthBuilt
-	os.RemoveAll(dir)
+	build.Close()
 	os.Exit(code)
 }
 
@@ -69,7 +47,7 @@ func newCluster(t *testing.T, n int) ([]*replica, *testpeer.Postgres) {
 	t.Helper()
 	pg := testpeer.StartPostgres(t)
 	minio := testpeer.StartMinIO(t)
-	bin := berth(t)
+	bin := build.Bin(t)
 	dir := t.TempDir()
 	env := append(os.Environ(),
 		config.S3AccessKeyEnv+"="+minio.AccessKey,

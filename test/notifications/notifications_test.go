@@ -24,25 +24,17 @@ import (
 	"github.com/berth-registry/berth/internal/testpeer"
 )
 
-var (
-	berthBuilt = make(chan struct{})
-	berthBin   string
-	berthErr   error
-)
+// build is the berth binary, built while the first test starts.
+var build *testpeer.BerthBuild
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "berth-notifications-")
-	if err != nil {
+	var err error
+	if build, err = testpeer.StartBerthBuild(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	go func() {
-		defer close(berthBuilt)
-		berthBin, berthErr = testpeer.BuildBerth(dir)
-	}()
 	code := m.Run()
-	<-berthBuilt
-	os.RemoveAll(dir)
+	build.Close()
 	os.Exit(code)
 }
 
@@ -89,10 +81,7 @@ type pushed struct {
 // ignored by the endpoint's ignoredMediaTypes).
 func TestNoEventLostAcrossOutageAndCrash(t *testing.T) {
 	crane := testpeer.Need(t, "crane")
-	<-berthBuilt
-	if berthErr != nil {
-		t.Fatal(berthErr)
-	}
+	berthBin := build.Bin(t)
 	dir := t.TempDir()
 	hookAddr := testpeer.FreeAddr(t) // nothing listens there yet: the webhook is down
 	berth := &testpeer.BerthProcess{

@@ -22,10 +22,7 @@ import (
 // runs out, and what was pushed meanwhile arrives.
 func TestReplicasDeliverOnceAndTakeOver(t *testing.T) {
 	crane := testpeer.Need(t, "crane")
-	<-berthBuilt
-	if berthErr != nil {
-		t.Fatal(berthErr)
-	}
+	berthBin := build.Bin(t)
 	pg := testpeer.StartPostgres(t)
 	minio := testpeer.StartMinIO(t)
 	dir := t.TempDir()
