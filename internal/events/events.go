@@ -189,7 +189,6 @@ func (n *Notifier) Events(ctx context.Context, c Change) []metadata.Event {
 			body = n.encode(ctx, c)
 		}
 		out = append(out, metadata.Event{Endpoint: e.Name, Repo: c.Repo, Body: body})
-		n.metrics.incoming(e.Name, c.Action)
 	}
 	return out
 }
@@ -226,11 +225,16 @@ func (n *Notifier) encode(ctx context.Context, c Change) []byte {
 	return b
 }
 
-// Queued tells the delivery loops that events were just committed, so
-// they deliver now instead of at their next poll.
-func (n *Notifier) Queued() {
+// Queued tells the notifier that evs, describing a change of action, were
+// just committed: they are counted, and the delivery loops deliver now
+// instead of at their next poll. Events of a change that was refused are
+// never committed, so never counted.
+func (n *Notifier) Queued(action string, evs []metadata.Event) {
 	if n == nil {
 		return
+	}
+	for _, e := range evs {
+		n.metrics.incoming(e.Endpoint, action)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

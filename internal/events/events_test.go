@@ -235,7 +235,7 @@ func TestDeliveryRetriesAndKeepsOrder(t *testing.T) {
 	if err := meta.Enqueue(ctx, live...); err != nil {
 		t.Fatal(err)
 	}
-	n.Queued()
+	n.Queued(events.Delete, live)
 	var liveEv events.Event
 	_ = json.Unmarshal(live[0].Body, &liveEv)
 	want = append(want, liveEv.ID)

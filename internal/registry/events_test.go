@@ -14,6 +14,7 @@ import (
 	"github.com/berth-registry/berth/internal/metadata"
 	"github.com/berth-registry/berth/internal/storage"
 	"github.com/opencontainers/go-digest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestChangesQueueTheirEvents checks which event each change queues, and
@@ -30,7 +31,8 @@ func TestChangesQueueTheirEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer meta.Close()
-	n := events.New(config.Notifications{Pulls: true, Endpoints: []config.Endpoint{{Name: "hook", URL: "http://hook.example"}}}, "127.0.0.1:5000", nil)
+	promReg := prometheus.NewRegistry()
+	n := events.New(config.Notifications{Pulls: true, Endpoints: []config.Endpoint{{Name: "hook", URL: "http://hook.example"}}}, "127.0.0.1:5000", events.NewMetrics(promReg))
 	r := New(blobs, meta, Options{Notifier: n})
 
 	layer := []byte("layer bytes")
@@ -110,5 +112,27 @@ func TestChangesQueueTheirEvents(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("queued events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The Events counter counts what was queued, not what refused
+	// changes would have queued.
+	mfs, err := promReg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "registry_notifications_events_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "type" && lp.GetValue() == "Events" {
+					counted += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if counted != float64(len(want)) {
+		t.Fatalf("registry_notifications_events_total{type=Events} = %v, want %d", counted, len(want))
 	}
 }

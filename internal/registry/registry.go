@@ -110,10 +110,11 @@ func (r *Registry) notify(ctx context.Context, c events.Change) []metadata.Event
 	return r.notifier.Events(ctx, c)
 }
 
-// notified wakes the delivery of events just committed.
-func (r *Registry) notified(evs []metadata.Event) {
+// notified tells the notifier that evs, describing a change of action,
+// just committed.
+func (r *Registry) notified(action string, evs []metadata.Event) {
 	if len(evs) > 0 {
-		r.notifier.Queued()
+		r.notifier.Queued(action, evs)
 	}
 }
 
@@ -127,7 +128,7 @@ func (r *Registry) Pulled(ctx context.Context, c events.Change) {
 	}
 	c.Action = events.Pull
 	if evs := r.notify(ctx, c); len(evs) > 0 && r.meta.Enqueue(ctx, evs...) == nil {
-		r.notified(evs)
+		r.notified(events.Pull, evs)
 	}
 }
 
@@ -170,7 +171,7 @@ func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest)
 	if err := r.meta.UnlinkBlob(ctx, repo, d, evs...); err != nil {
 		return notInRepo(err, oci.ErrBlobUnknown, "blob "+d.String(), repo)
 	}
-	r.notified(evs)
+	r.notified(events.Delete, evs)
 	return nil
 }
 
@@ -192,7 +193,7 @@ func (r *Registry) MountBlob(ctx context.Context, repo, from string, d digest.Di
 	if err := r.meta.LinkBlob(ctx, repo, d, n, evs...); err != nil {
 		return false, internal(err)
 	}
-	r.notified(evs)
+	r.notified(events.Mount, evs)
 	// Refresh the bytes' commit time after linking, so a concurrent gc
 	// either sees the new link or the fresh time; if gc got to the bytes
 	// first, undo the link and let the client upload them.
@@ -403,7 +404,7 @@ func (r *Registry) CompleteUpload(ctx context.Context, repo, id string, d digest
 	if err := r.meta.LinkBlob(ctx, repo, d, size, evs...); err != nil {
 		return internal(err)
 	}
-	r.notified(evs)
+	r.notified(events.Push, evs)
 	return nil
 }
 
@@ -522,7 +523,7 @@ func (r *Registry) PutManifest(ctx context.Context, repo, ref, contentType strin
 	if err != nil {
 		return "", nil, internal(err)
 	}
-	r.notified(evs)
+	r.notified(events.Push, evs)
 	r.cache.put(d, raw)
 	return d, m, nil
 }
@@ -611,7 +612,7 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, ref string) error {
 	if err != nil {
 		return notInRepo(err, oci.ErrManifestUnknown, "manifest "+ref, repo)
 	}
-	r.notified(evs)
+	r.notified(events.Delete, evs)
 	return nil
 }
 
