@@ -77,7 +77,9 @@ accepted too. Flags override the file.
   notifications:     webhooks, in CNCF Distribution's envelope (Content-Type
                      application/vnd.docker.distribution.events.v1+json) so
                      its receivers work: {pulls (false), endpoints: [{name,
-                     url, headers {Name: [value]}, timeout (5s), threshold
+                     url, headers {Name: [value]}, headersFromEnv {Name:
+                     VARIABLE} (a credential from the environment; serve
+                     refuses to start if it is unset), timeout (5s), threshold
                      (3), backoff (1s), ignoredMediaTypes, ignore {mediaTypes,
                      actions: push|pull|delete|mount}, disabled}]}. Events for
                      pushes, deletes and mounts of manifests and blobs (blobs
@@ -155,8 +157,8 @@ timer, so a request costs no query.`,
     endpoints:
     - name: ci
       url: https://ci.corp/hooks/registry
-      headers:
-        Authorization: [Bearer TOKEN]
+      headersFromEnv:
+        Authorization: BERTH_CI_HOOK_AUTH   # its value: "Bearer TOKEN"
       ignoredMediaTypes: [application/octet-stream]`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

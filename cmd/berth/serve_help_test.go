@@ -14,7 +14,7 @@ func TestServeHelpNotifications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"notifications:", "endpoints", "name", "url", "headers", "timeout", "threshold", "backoff", "ignoredMediaTypes", "ignore {mediaTypes", "actions", "pulls", "application/vnd.docker.distribution.events.v1+json", "registry_notifications_pending_total"} {
+	for _, f := range []string{"notifications:", "endpoints", "name", "url", "headers", "headersFromEnv", "timeout", "threshold", "backoff", "ignoredMediaTypes", "ignore {mediaTypes", "actions", "pulls", "application/vnd.docker.distribution.events.v1+json", "registry_notifications_pending_total"} {
 		if !strings.Contains(stdout, f) {
 			t.Errorf("serve --help lacks %q", f)
 		}
@@ -32,7 +32,7 @@ func TestServeHelpNotifications(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the help's example does not load: %v\n%s", err, strings.Join(lines, "\n"))
 	}
-	if e := cfg.Notifications.Endpoints; len(e) != 1 || e[0].Name != "ci" || e[0].IgnoredMediaTypes[0] != "application/octet-stream" {
+	if e := cfg.Notifications.Endpoints; len(e) != 1 || e[0].Name != "ci" || e[0].IgnoredMediaTypes[0] != "application/octet-stream" || e[0].HeadersFromEnv["Authorization"] != "BERTH_CI_HOOK_AUTH" {
 		t.Fatalf("the example loads as %+v", cfg.Notifications)
 	}
 }

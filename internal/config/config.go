@@ -112,6 +112,9 @@ type Env struct {
 	// secret kept out of the file (in a cluster, from the Secret the
 	// ServiceMonitor also reads); metrics.secret in the file wins.
 	MetricsSecret string
+	// Vars are the variables the file names (notifications' headersFromEnv),
+	// by name; an unset one is absent.
+	Vars map[string]string
 }
 
 // The environment variables Env is read from.
@@ -134,6 +137,16 @@ func (c *Config) ReadEnv(getenv func(string) string) {
 		GCSKeyFile:      getenv(GCSKeyFileEnv),
 		AzureAccountKey: getenv(AzureAccountKeyEnv),
 		MetricsSecret:   getenv(MetricsSecretEnv),
+	}
+	for _, e := range c.Notifications.Endpoints {
+		for _, name := range e.HeadersFromEnv {
+			if v := getenv(name); v != "" {
+				if c.Env.Vars == nil {
+					c.Env.Vars = map[string]string{}
+				}
+				c.Env.Vars[name] = v
+			}
+		}
 	}
 }
 

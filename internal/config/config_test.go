@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -137,12 +138,12 @@ func TestReadEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MetadataDSN() != "postgres://berth@file/berth" || c.Env != (Env{}) {
+	if c.MetadataDSN() != "postgres://berth@file/berth" || !reflect.DeepEqual(c.Env, Env{}) {
 		t.Fatalf("before ReadEnv: dsn %q, env %+v", c.MetadataDSN(), c.Env)
 	}
 	c.ReadEnv(func(k string) string { return env[k] })
 	want := Env{MetadataDSN: "postgres://berth:pw@db/berth", S3AccessKey: "AK", S3SecretKey: "SK", GCSKeyFile: "/keys/gcs.json", AzureAccountKey: "AZ", MetricsSecret: "MS"}
-	if c.Env != want || c.MetadataDSN() != want.MetadataDSN || c.MetricsSecret() != "MS" {
+	if !reflect.DeepEqual(c.Env, want) || c.MetadataDSN() != want.MetadataDSN || c.MetricsSecret() != "MS" {
 		t.Fatalf("env = %+v, dsn %q, metrics secret %q; want %+v", c.Env, c.MetadataDSN(), c.MetricsSecret(), want)
 	}
 	c.Metrics.Secret = "from-file"

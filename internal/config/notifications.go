@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +34,12 @@ type Endpoint struct {
 	// Headers are sent with every POST, as in Distribution's config
 	// (Authorization: [Bearer TOKEN]).
 	Headers map[string][]string `yaml:"headers"`
+	// HeadersFromEnv are headers whose value is an environment variable's
+	// (header name: variable name), so a webhook's credentials stay out of
+	// the file: Authorization: BERTH_HOOK_TOKEN sends the variable's value
+	// (in a cluster, put it in the Secret NAME-private-configuration).
+	// serve refuses to start when a named variable is unset.
+	HeadersFromEnv map[string]string `yaml:"headersFromEnv"`
 	// Timeout bounds one POST (default 5s).
 	Timeout PositiveDuration `yaml:"timeout"`
 	// Threshold is how many failed POSTs in a row are retried at once
@@ -115,8 +122,21 @@ func (n *Notifications) validate() []error {
 			}
 		}
 		for k := range e.Headers {
-			if k == "" || strings.ContainsAny(k, " :\r\n") {
+			if !headerNameRE.MatchString(k) {
 				errs = append(errs, fmt.Errorf("%s.headers: %q is not a header name", f, k))
+			}
+		}
+		for k, v := range e.HeadersFromEnv {
+			switch {
+			case !headerNameRE.MatchString(k):
+				errs = append(errs, fmt.Errorf("%s.headersFromEnv: %q is not a header name", f, k))
+			case !envNameRE.MatchString(v):
+				errs = append(errs, fmt.Errorf("%s.headersFromEnv.%s: %q is not an environment variable name (letters, digits and _, not starting with a digit)", f, k, v))
+			}
+			for h := range e.Headers {
+				if strings.EqualFold(h, k) {
+					errs = append(errs, fmt.Errorf("%s.headersFromEnv.%s: the header is in headers too; give it in one of them", f, k))
+				}
 			}
 		}
 	}
@@ -131,6 +151,32 @@ func (n *Notifications) Enabled() bool {
 		}
 	}
 	return false
+}
+
+var (
+	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// EndpointHeaders are endpoint i's headers with those of headersFromEnv
+// read from the environment (Env.Vars, filled by ReadEnv); an unset or
+// empty variable is an error naming the field and the variable.
+func (c *Config) EndpointHeaders(i int) (map[string][]string, error) {
+	e := c.Notifications.Endpoints[i]
+	out := make(map[string][]string, len(e.Headers)+len(e.HeadersFromEnv))
+	for k, v := range e.Headers {
+		out[k] = v
+	}
+	var errs []error
+	for k, name := range e.HeadersFromEnv {
+		v := c.Env.Vars[name]
+		if v == "" {
+			errs = append(errs, fmt.Errorf("notifications.endpoints[%d].headersFromEnv.%s: the environment variable %s is not set", i, k, name))
+			continue
+		}
+		out[k] = []string{v}
+	}
+	return out, errors.Join(errs...)
 }
 
 var errNoEndpoints = errors.New("notifications.pulls: no endpoint to send pull events to")

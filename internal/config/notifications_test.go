@@ -63,6 +63,17 @@ func TestNotifications(t *testing.T) {
 		}},
 		{name: "a zero timeout is refused with its line", in: "notifications:\n  endpoints:\n  - name: a\n    url: http://a\n    timeout: 0s\n", wantErr: []string{"line 5"}},
 		{name: "Distribution's spelling gets a hint", in: "notifications:\n  endpoints:\n  - name: a\n    url: http://a\n    ignoredmediatypes: [x]\n", wantErr: []string{"line 5: field ignoredmediatypes not found in notifications.endpoints (Berth spells it ignoredMediaTypes)"}},
+		{name: "headersFromEnv problems", in: `notifications:
+  endpoints:
+  - name: a
+    url: http://a
+    headers: {authorization: [x]}
+    headersFromEnv: {Authorization: TOKEN, X-Key: 1BAD, "Bad Name": OK}
+`, wantErr: []string{
+			"notifications.endpoints[0].headersFromEnv.Authorization: the header is in headers too",
+			`notifications.endpoints[0].headersFromEnv.X-Key: "1BAD" is not an environment variable name`,
+			`notifications.endpoints[0].headersFromEnv: "Bad Name" is not a header name`,
+		}},
 		{name: "pulls without an endpoint", in: "notifications:\n  pulls: true\n", wantErr: []string{"notifications.pulls: no endpoint"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -83,5 +94,33 @@ func TestNotifications(t *testing.T) {
 			}
 			c.check(t, cfg.Notifications)
 		})
+	}
+}
+
+func TestEndpointHeadersFromEnv(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(`notifications:
+  endpoints:
+  - name: a
+    url: http://a
+    headers: {X-Source: [berth]}
+    headersFromEnv: {Authorization: HOOK_TOKEN}
+  - name: b
+    url: http://b
+    headersFromEnv: {Authorization: UNSET_TOKEN}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HOOK_TOKEN": "Bearer s3cret"}
+	cfg.ReadEnv(func(k string) string { return env[k] })
+	h, err := cfg.EndpointHeaders(0)
+	if err != nil || h["Authorization"][0] != "Bearer s3cret" || h["X-Source"][0] != "berth" || len(h) != 2 {
+		t.Fatalf("EndpointHeaders(0) = %v, %v", h, err)
+	}
+	if cfg.Notifications.Endpoints[0].Headers["Authorization"] != nil {
+		t.Fatal("resolving the headers changed the config")
+	}
+	if _, err := cfg.EndpointHeaders(1); err == nil || !strings.Contains(err.Error(), "notifications.endpoints[1].headersFromEnv.Authorization: the environment variable UNSET_TOKEN is not set") {
+		t.Fatalf("EndpointHeaders(1) with its variable unset: %v", err)
 	}
 }

@@ -197,6 +197,21 @@ func newPlan(raw []byte, opts Options) (*plan, error) {
 	if m := value(spec, "metrics"); m != nil && m.Kind == yaml.MappingNode && scalar(m, "secret") != "" {
 		errs = append(errs, fmt.Errorf("metrics.secret: the config goes into a ConfigMap, which is no place for a secret; leave it out and put %s in the Secret %s-private-configuration (berth and the ServiceMonitor read it there)", config.MetricsSecretEnv, opts.Name))
 	}
+	if n := value(spec, "notifications"); n != nil && n.Kind == yaml.MappingNode {
+		if eps := value(n, "endpoints"); eps != nil && eps.Kind == yaml.SequenceNode {
+			for i, ep := range eps.Content {
+				hs := value(ep, "headers")
+				if ep.Kind != yaml.MappingNode || hs == nil || hs.Kind != yaml.MappingNode {
+					continue
+				}
+				for j := 0; j+1 < len(hs.Content); j += 2 {
+					if h := hs.Content[j].Value; credentialHeader(h) {
+						errs = append(errs, fmt.Errorf("notifications.endpoints[%d].headers.%s: the config goes into a ConfigMap, which is no place for a credential; give it as headersFromEnv: {%s: VARIABLE} and put VARIABLE in the Secret %s-private-configuration", i, h, h, opts.Name))
+					}
+				}
+			}
+		}
+	}
 	if auth := value(spec, "auth"); auth != nil && auth.Kind == yaml.MappingNode {
 		if scalar(auth, "tokenSecret") != "" {
 			errs = append(errs, errors.New("auth.tokenSecret: the config goes into a ConfigMap, which is no place for a secret; leave it out"))
@@ -467,6 +482,21 @@ func (p *plan) deployment() deployment {
 }
 
 // YAML node helpers: a mapping node's Content is key, value, key, value…
+
+// credentialHeader tells whether a header likely carries a credential.
+func credentialHeader(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "proxy-authorization", "cookie":
+		return true
+	}
+	for _, w := range []string{"token", "secret", "key", "password", "auth"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
 
 func value(m *yaml.Node, key string) *yaml.Node {
 	for i := 0; i+1 < len(m.Content); i += 2 {

@@ -402,6 +402,7 @@ func TestRenderRefuses(t *testing.T) {
 		{"duplicate route", "storage: {emptyDir: {}}\nroutes: [{name: a, hostname: a.example.com}, {name: a, hostname: b.example.com}]\n", nil, []string{"used twice"}},
 		{"bad host name", "storage: {emptyDir: {}}\nroutes: [{name: a, hostname: A_B}]\n", nil, []string{"want a DNS name"}},
 		{"secrets in a ConfigMap", "storage: {emptyDir: {}}\nhttpSecret: s3cr3t\nmetrics: {secret: scrape}\nauth: {tokenSecret: abcdefghijklmnopqrstuvwxyz0123456789}\n", nil, []string{"httpSecret", "metrics.secret", "auth.tokenSecret"}},
+		{"webhook credential in a ConfigMap", "storage: {emptyDir: {}}\nnotifications: {endpoints: [{name: ci, url: 'https://ci/hook', headers: {X-Source: [berth], Authorization: [Bearer x], X-Api-Key: [k]}}]}\n", nil, []string{"notifications.endpoints[0].headers.Authorization", "notifications.endpoints[0].headers.X-Api-Key", "headersFromEnv: {Authorization: VARIABLE}", "-private-configuration"}},
 		{"named certificates", "storage: {emptyDir: {}}\ntls: {certFile: a, keyFile: b, certificates: [{hostnames: [x], certFile: c, keyFile: d}]}\n", nil, []string{"tls.certificates"}},
 		{"other port", "storage: {emptyDir: {}}\naddr: :8080\n", nil, []string{"listens on :5000"}},
 		{"wrong kind", "apiVersion: v1\nkind: ConfigMap\n", nil, []string{"is not an imageregistry.operator.openshift.io/v1 Config"}},

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -313,7 +314,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts Options
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var notifier *events.Notifier
 	if cfg.Notifications.Enabled() {
-		notifier = events.New(cfg.Notifications, cfg.Addr, events.NewMetrics(promReg))
+		nc := cfg.Notifications
+		nc.Endpoints = slices.Clone(nc.Endpoints)
+		var errs []error
+		for i := range nc.Endpoints {
+			h, err := cfg.EndpointHeaders(i)
+			errs = append(errs, err)
+			nc.Endpoints[i].Headers = h
+		}
+		if err := errors.Join(errs...); err != nil {
+			st.Close()
+			return nil, err
+		}
+		notifier = events.New(nc, cfg.Addr, events.NewMetrics(promReg))
 		for _, e := range cfg.Notifications.Endpoints {
 			log.Info("notifications endpoint", "endpoint", e.Name, "url", redactURL(e.URL), "disabled", e.Disabled, "pulls", cfg.Notifications.Pulls)
 		}

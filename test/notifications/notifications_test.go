@@ -87,6 +87,8 @@ func TestNoEventLostAcrossOutageAndCrash(t *testing.T) {
 	berth := &testpeer.BerthProcess{
 		Name: "berth", Addr: testpeer.FreeAddr(t), Bin: berthBin,
 		Config: filepath.Join(dir, "config.yaml"), LogPath: filepath.Join(dir, "berth.log"),
+		// The webhook's credential comes from the environment, not the file.
+		Env: append(os.Environ(), "BERTH_HOOK_TOKEN=Bearer hook-token"),
 	}
 	conf := fmt.Sprintf(`addr: %s
 storage:
@@ -96,8 +98,8 @@ notifications:
   endpoints:
   - name: ci
     url: http://%s/hook
-    headers:
-      Authorization: [Bearer hook-token]
+    headersFromEnv:
+      Authorization: BERTH_HOOK_TOKEN
     timeout: 1s
     threshold: 2
     backoff: 100ms
