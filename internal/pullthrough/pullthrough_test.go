@@ -557,6 +557,16 @@ func TestMetrics(t *testing.T) {
 	e := newEnv(t, time.Millisecond)
 	img := e.up.PushImage(t, "team/app", "v1", pullthroughtest.RandomBytes(10000))
 	e.pull(t, "up.test/team/app", "v1", img)
+	// A fill commits after its client has the last byte: wait for the
+	// fills, so the second pull is served from the cache (hits), not
+	// joined to a fill still committing.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(string(get(t, http.MethodGet, e.cache+"/extensions/v2/metrics").body), "berth_pullthrough_fills_in_flight 0") {
+		if time.Now().After(deadline) {
+			t.Fatal("the first pull's fills did not finish in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	e.pull(t, "up.test/team/app", string(img.Digest), img)
 	time.Sleep(5 * time.Millisecond)
 	e.proxy.SetFault(func(*http.Request) pullthroughtest.Fault { return http.StatusTooManyRequests })
