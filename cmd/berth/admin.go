@@ -20,12 +20,12 @@ import (
 func newAdminCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage access control: robot tokens, htpasswd entries, pull secrets",
+		Short: "Manage access control (robot tokens, htpasswd entries, pull secrets) and notification queues",
 	}
 	token := newAdminTokenCmd()
 	ps := &cobra.Command{Use: "pull-secret", Short: "Edit a cluster pull secret (auths JSON)"}
 	ps.AddCommand(newAdminPullSecretMergeCmd())
-	cmd.AddCommand(token, newAdminHtpasswdCmd(), ps)
+	cmd.AddCommand(token, newAdminHtpasswdCmd(), ps, newAdminEventsCmd())
 	return cmd
 }
 
@@ -54,8 +54,14 @@ Every subcommand reads the registry's config (--config) to find the store.
 
 // loadTokenStore reads the config and opens its metadata store.
 func loadTokenStore(cmd *cobra.Command, cfgPath string) (*config.Config, *metadata.Store, error) {
+	return loadStore(cmd, cfgPath, "robot tokens")
+}
+
+// loadStore reads the config and opens its metadata store, where what
+// lives (for the error when --config is missing).
+func loadStore(cmd *cobra.Command, cfgPath, what string) (*config.Config, *metadata.Store, error) {
 	if cfgPath == "" {
-		return nil, nil, errors.New("--config is required: robot tokens are recorded in the metadata store the registry's config names")
+		return nil, nil, errors.New("--config is required: " + what + " are recorded in the metadata store the registry's config names")
 	}
 	cfg, err := config.Load(cfgPath)
 	if err != nil {

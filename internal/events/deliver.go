@@ -67,7 +67,7 @@ func (n *Notifier) reportOrphans(ctx context.Context, meta *metadata.Store, log 
 			known = known || e.Name == name
 		}
 		if !known {
-			log.Warn("notifications: events are queued for an endpoint that is not configured; they stay until an endpoint of that name is configured again", "endpoint", name, "events", count)
+			log.Warn("notifications: events are queued for an endpoint that is not configured; they stay until an endpoint of that name is configured again or berth admin events drop removes them", "endpoint", name, "events", count)
 		}
 	}
 }

@@ -114,6 +114,21 @@ func (s *Store) AckEvents(ctx context.Context, endpoint string, seqs []int64) er
 	})
 }
 
+// DropEvents removes every event queued for endpoint and says how many
+// there were: the queue of an endpoint removed or renamed for good.
+func (s *Store) DropEvents(ctx context.Context, endpoint string) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM event_queue WHERE endpoint = ?`, endpoint)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // LeaseEvents makes holder the one process delivering endpoint's queue
 // until ttl from now, if no other holder's lease is running; it reports
 // whether holder has the lease. Holding it already renews it.

@@ -105,6 +105,17 @@ func eventQueue(t *testing.T, open NewStore) {
 		t.Fatalf("acknowledging hook's events removed other's: %d left", n)
 	}
 
+	// Dropping a queue removes that endpoint's events only.
+	if n, err := s.DropEvents(ctx, "other"); err != nil || n != int64(len(want)) {
+		t.Fatalf("DropEvents(other) = %d, %v; want %d", n, err, len(want))
+	}
+	if n, _ := s.PendingCount(ctx, "other"); n != 0 {
+		t.Fatalf("%d events left after DropEvents", n)
+	}
+	if got := pending("hook"); fmt.Sprint(got) != fmt.Sprint(wantAfter) {
+		t.Fatalf("dropping other's queue changed hook's: %q", got)
+	}
+
 	// Leases: one holder at a time, renewable, released, expiring.
 	lease := func(holder string, ttl time.Duration) bool {
 		t.Helper()
