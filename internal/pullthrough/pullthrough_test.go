@@ -511,13 +511,16 @@ func TestEvictionByMaxSize(t *testing.T) {
 func TestEvictionByUnusedAge(t *testing.T) {
 	upAddr := servertest.Start(t, servertest.Options{})
 	root := t.TempDir()
-	cacheAddr := servertest.Start(t, servertest.Options{Root: root, PullThrough: &config.PullThrough{MaxUnusedAge: config.Duration(time.Millisecond), Upstreams: []config.Upstream{{
+	cacheAddr := servertest.Start(t, servertest.Options{Root: root, PullThrough: &config.PullThrough{MaxUnusedAge: config.Duration(time.Second), Upstreams: []config.Upstream{{
 		Prefix: "up.test", URL: "http://" + upAddr, Insecure: true, TagTTL: config.Duration(time.Hour), Timeout: config.Duration(time.Second),
 	}}}})
 	e := &env{up: &pullthroughtest.Client{Base: "http://" + upAddr}, cache: "http://" + cacheAddr, root: root}
 	img := e.up.PushImage(t, "team/old", "v1", pullthroughtest.RandomBytes(100<<10))
 	next := e.up.PushImage(t, "team/new", "v1", pullthroughtest.RandomBytes(100<<10))
 	e.pull(t, "up.test/team/old", "v1", img)
+	// An age longer than a pull takes, so new is not evicted while it is
+	// pulled (a 1ms age did that under load).
+	time.Sleep(1100 * time.Millisecond)
 	// Eviction runs after each fill; these trigger it.
 	e.pull(t, "up.test/team/new", "v1", next)
 	waitFor(t, "unused content to go", func() bool {
