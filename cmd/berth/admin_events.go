@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
-	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -36,33 +34,20 @@ type eventQueueRow struct {
 }
 
 func eventQueues(cmd *cobra.Command, cfg *config.Config, meta *metadata.Store) ([]eventQueueRow, error) {
-	queued, err := meta.QueuedEndpoints(cmd.Context())
-	if err != nil {
-		return nil, err
-	}
 	var names []string
 	for _, e := range cfg.Notifications.Endpoints {
 		names = append(names, e.Name)
 	}
-	var rest []string
-	for name := range queued {
-		if !slices.Contains(names, name) {
-			rest = append(rest, name)
-		}
+	qs, err := meta.EventQueues(cmd.Context(), names)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(rest)
 	var rows []eventQueueRow
-	for i, name := range append(names, rest...) {
-		r := eventQueueRow{Endpoint: name, Configured: i < len(names), Pending: queued[name]}
-		if r.Pending > 0 {
-			head, err := meta.PendingEvents(cmd.Context(), name, 1)
-			if err != nil {
-				return nil, err
-			}
-			if len(head) > 0 {
-				at := head[0].Created.UTC()
-				r.Oldest = &at
-			}
+	for _, q := range qs {
+		r := eventQueueRow{Endpoint: q.Endpoint, Configured: q.Configured, Pending: q.Pending}
+		if !q.Oldest.IsZero() {
+			at := q.Oldest.UTC()
+			r.Oldest = &at
 		}
 		rows = append(rows, r)
 	}

@@ -840,15 +840,7 @@ type statusData struct {
 	Version  string
 	Auth     bool
 	Runs     []maintenanceRun
-	Queues   []eventQueue
-}
-
-// eventQueue is one notification endpoint's queue on the status page.
-type eventQueue struct {
-	Endpoint   string
-	Pending    int64
-	Oldest     time.Time // the oldest waiting event's; zero when none wait
-	Configured bool      // false: left by an endpoint no longer configured
+	Queues   []metadata.QueueStatus
 }
 
 // maintenanceRun is one line of the status page's gc and prune record.
@@ -881,51 +873,10 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, v *viewer) erro
 		}
 		d.Runs = append(d.Runs, run)
 	}
-	if d.Queues, err = h.queues(r.Context()); err != nil {
+	if d.Queues, err = h.meta.EventQueues(r.Context(), h.opts.Endpoints); err != nil {
 		return err
 	}
 	return h.render(w, r, v, http.StatusOK, "status.html", "Status", d)
-}
-
-// queues are the notification queues: every configured endpoint's, then
-// any an endpoint no longer configured left behind.
-func (h *Handler) queues(ctx context.Context) ([]eventQueue, error) {
-	queued, err := h.meta.QueuedEndpoints(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []eventQueue
-	add := func(name string, configured bool) error {
-		q := eventQueue{Endpoint: name, Pending: queued[name], Configured: configured}
-		if q.Pending > 0 {
-			head, err := h.meta.PendingEvents(ctx, name, 1)
-			if err != nil {
-				return err
-			}
-			if len(head) > 0 {
-				q.Oldest = head[0].Created
-			}
-		}
-		out = append(out, q)
-		return nil
-	}
-	for _, name := range h.opts.Endpoints {
-		if err := add(name, true); err != nil {
-			return nil, err
-		}
-		delete(queued, name)
-	}
-	var left []string
-	for name := range queued {
-		left = append(left, name)
-	}
-	sort.Strings(left)
-	for _, name := range left {
-		if err := add(name, false); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 type loginData struct {

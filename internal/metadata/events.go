@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 )
@@ -95,6 +96,45 @@ func (s *Store) QueuedEndpoints(ctx context.Context) (map[string]int64, error) {
 		out[name] = n
 	}
 	return out, rows.Err()
+}
+
+// QueueStatus is one endpoint's queue, as operators see it.
+type QueueStatus struct {
+	Endpoint   string
+	Configured bool      // false: left by an endpoint no longer configured
+	Pending    int64     // events waiting
+	Oldest     time.Time // the oldest waiting event's queue time; zero when none
+}
+
+// EventQueues are the queues of the configured endpoints, in their order,
+// then those other endpoints left behind, by name.
+func (s *Store) EventQueues(ctx context.Context, configured []string) ([]QueueStatus, error) {
+	queued, err := s.QueuedEndpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var left []string
+	for name := range queued {
+		if !slices.Contains(configured, name) {
+			left = append(left, name)
+		}
+	}
+	slices.Sort(left)
+	var out []QueueStatus
+	for i, name := range append(slices.Clone(configured), left...) {
+		q := QueueStatus{Endpoint: name, Configured: i < len(configured), Pending: queued[name]}
+		if q.Pending > 0 {
+			head, err := s.PendingEvents(ctx, name, 1)
+			if err != nil {
+				return nil, err
+			}
+			if len(head) > 0 {
+				q.Oldest = head[0].Created
+			}
+		}
+		out = append(out, q)
+	}
+	return out, nil
 }
 
 // AckEvents removes delivered events from endpoint's queue.
